@@ -1,0 +1,68 @@
+//! The `sealing-worker` binary: for now, tools to inspect the sector state machine.
+//!
+//! The daemon (`sealing-worker daemon`) arrives with issue 7; this binary says so when
+//! asked for it rather than pretending to run.
+
+#![allow(
+    clippy::print_stdout,
+    reason = "a command-line tool prints its results"
+)]
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use sector_fsm::Plan;
+
+/// A sealcluster sealing worker.
+#[derive(Parser, Debug)]
+#[command(name = "sealing-worker", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Inspect the plans a sealing thread can run.
+    Plan {
+        #[command(subcommand)]
+        command: PlanCommand,
+    },
+    /// Run the worker daemon.
+    Daemon,
+}
+
+#[derive(Subcommand, Debug)]
+enum PlanCommand {
+    /// Print a plan's transition table.
+    Show {
+        /// sealer, snapup, rebuild, unseal or wdpost.
+        plan: Plan,
+    },
+    /// Walk a new sector through a plan with simulated successful steps.
+    Walk {
+        /// sealer, snapup, rebuild, unseal or wdpost.
+        plan: Plan,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Plan {
+            command: PlanCommand::Show { plan },
+        } => {
+            print!("{}", sector_fsm::table::render(plan));
+        }
+        Command::Plan {
+            command: PlanCommand::Walk { plan },
+        } => {
+            let transcript = worker::walk::walk(plan)
+                .with_context(|| format!("walk a sector through plan {plan}"))?;
+            print!("{transcript}");
+        }
+        Command::Daemon => anyhow::bail!(
+            "the sealing-worker daemon is not implemented in this build yet; \
+             `sealing-worker plan walk sealer` shows the state machine its threads will drive"
+        ),
+    }
+    Ok(())
+}

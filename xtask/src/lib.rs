@@ -4,7 +4,8 @@
 //! each with a path and a line number; `tests/tidy.rs` asserts that every list is empty.
 //! The rules: every Rust file starts with a `//!` line saying why it exists; no test is
 //! ignored; no placeholder macro ships outside tests; every `allow` gives a reason; every
-//! crate is described in ARCHITECTURE.md; formatting is `cargo fmt` clean.
+//! crate is described in ARCHITECTURE.md; formatting is `cargo fmt` clean; clippy,
+//! with each crate's bans, has nothing to say.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -107,13 +108,41 @@ pub fn lines_containing(root: &Path, needle: &str, skip_tests: bool) -> Vec<Stri
     hits
 }
 
-/// `#[allow(…)]` and `#![allow(…)]` attributes that give no `reason = "…"`.
+/// `#[allow(…)]` and `#![allow(…)]` attributes that give no `reason = "…"`, read to their
+/// closing bracket since rustfmt may wrap them over several lines.
 pub fn allows_without_reason(root: &Path) -> Vec<String> {
     let attribute = ["#[", "allow("].concat();
     let inner_attribute = ["#![", "allow("].concat();
-    let mut hits = lines_containing(root, &attribute, false);
-    hits.extend(lines_containing(root, &inner_attribute, false));
-    hits.retain(|line| !line.contains("reason"));
+    let mut hits = Vec::new();
+    for path in files_with_extension(root, ".rs") {
+        let text = read(&path);
+        let lines: Vec<&str> = text.lines().collect();
+        for (index, line) in lines.iter().enumerate() {
+            if !line.contains(&attribute) && !line.contains(&inner_attribute) {
+                continue;
+            }
+            let whole: String = lines[index..]
+                .iter()
+                .take(8)
+                .scan(false, |closed, line| {
+                    if *closed {
+                        return None;
+                    }
+                    *closed = line.contains(']');
+                    Some(*line)
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            if !whole.contains("reason") {
+                hits.push(format!(
+                    "{}:{}: {}",
+                    relative(root, &path),
+                    index + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
     hits
 }
 
@@ -146,6 +175,34 @@ pub fn crates_missing_from_architecture(root: &Path) -> Vec<String> {
         .filter(|(_, directory)| !architecture.contains(&format!("`{directory}`")))
         .map(|(name, directory)| format!("{name} ({directory})"))
         .collect()
+}
+
+/// What `cargo clippy --workspace --all-targets -- -D warnings` says, which includes the
+/// bans in each crate's `clippy.toml` (such as sector-fsm's ban on clocks and files).
+pub fn clippy_problems(root: &Path) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = Command::new(&cargo)
+        .args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--quiet",
+            "--",
+            "-D",
+            "warnings",
+        ])
+        .current_dir(root)
+        .output()
+        .map_err(|error| format!("could not run `cargo clippy`: {error}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`cargo clippy --workspace --all-targets -- -D warnings` failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
 }
 
 /// What `cargo fmt --check` (and rustfmt on the fuzz crate, outside the workspace) says.

@@ -1,8 +1,8 @@
 //! Enforces the house rules on the whole workspace as part of `cargo test`.
 
 use xtask::{
-    allows_without_reason, crates_missing_from_architecture, files_without_module_doc,
-    formatting_problems, lines_containing, workspace_root,
+    allows_without_reason, clippy_problems, crates_missing_from_architecture,
+    files_without_module_doc, formatting_problems, lines_containing, workspace_root,
 };
 
 fn assert_none(what: &str, hits: Vec<String>) {
@@ -57,6 +57,13 @@ fn every_crate_is_described_in_the_architecture_map() {
 #[test]
 fn the_workspace_is_formatted() {
     if let Err(problem) = formatting_problems(&workspace_root()) {
+        panic!("{problem}");
+    }
+}
+
+#[test]
+fn clippy_has_nothing_to_say() {
+    if let Err(problem) = clippy_problems(&workspace_root()) {
         panic!("{problem}");
     }
 }

@@ -5,7 +5,7 @@
 //! the driver persists the transition before acting on it, and after a restart it simply
 //! asks for the action of the persisted state again.
 
-use crate::event::Event;
+use crate::event::{Event, EventKind};
 use crate::failure::Failure;
 use crate::plan::Plan;
 use crate::record::{PauseCause, SectorData, SectorRecord};
@@ -371,6 +371,51 @@ pub enum Action<'a> {
 }
 
 impl Action<'_> {
+    /// The plan events that answer this action. The machine accepts no other plan event,
+    /// so a branch the record rules out (a rebuild that was never upgraded cannot take
+    /// the upgrade path) cannot be taken by a stray event.
+    pub fn answers(&self) -> Vec<EventKind> {
+        use EventKind as E;
+        match self {
+            Action::Call(call) => match call {
+                ManagerCall::AllocateSector => vec![E::Allocate],
+                ManagerCall::AllocateSnapUpSector => vec![E::AllocatedSnapUpSector],
+                ManagerCall::AllocateRebuildSector => vec![E::AllocatedRebuildSector],
+                ManagerCall::AllocateUnsealSector => vec![E::AllocatedUnsealSector],
+                ManagerCall::AllocateWindowPostJob => vec![E::AllocatedWindowPostJob],
+                ManagerCall::AcquireDeals { .. } => vec![E::AcquireDeals],
+                ManagerCall::SubmitPreCommit { .. } => vec![E::SubmitPreCommit],
+                ManagerCall::PollPreCommitState { .. } => {
+                    vec![E::CheckPreCommit, E::ReSubmitPreCommit]
+                }
+                ManagerCall::SubmitPersisted { .. } => vec![E::SubmitPersistance],
+                ManagerCall::WaitSeed { .. } => vec![E::AssignSeed],
+                ManagerCall::SubmitProof { .. } => vec![E::SubmitProof],
+                ManagerCall::PollProofState { .. } => vec![E::Finish, E::ReSubmitProof],
+                ManagerCall::SubmitSnapUpProof { .. } => vec![E::Finish, E::RePersist],
+                ManagerCall::FinishWindowPostJob { .. } => vec![E::Finish],
+            },
+            Action::Run(task) => match task {
+                StageTask::AddPieces { .. } => vec![E::AddPiece],
+                StageTask::TreeD { .. } => vec![E::BuildTreeD],
+                StageTask::Pc1 { .. } => vec![E::Pc1],
+                StageTask::Pc2 { .. } => vec![E::Pc2, E::Pc2NeedSyntheticProof],
+                StageTask::SyntheticProof { .. } => vec![E::SyntheticPoRep],
+                StageTask::C1 { .. } => vec![E::C1],
+                StageTask::CheckSealed { .. } => vec![E::CheckSealed],
+                StageTask::C2 { .. } => vec![E::C2],
+                StageTask::SnapEncode { .. } => vec![E::SnapEncode],
+                StageTask::SnapProve { .. } => vec![E::SnapProve],
+                StageTask::Unseal { .. } => vec![E::Unsealed],
+                StageTask::UploadUnsealed { .. } => vec![E::UploadPieceDone],
+                StageTask::WindowPost { .. } => vec![E::Generate],
+            },
+            Action::Persist { .. } => vec![E::Persist],
+            Action::Advance(event) => vec![event.kind()],
+            Action::WaitUntil(_) | Action::AwaitOperator { .. } | Action::Finalize(_) => Vec::new(),
+        }
+    }
+
     /// A one-line description for logs, tables and the `walk` command.
     pub fn describe(&self) -> String {
         match self {

@@ -86,14 +86,22 @@ pub enum JumpError {
          to drop it, resume it to Aborted"
     )]
     CannotJumpToFinished,
-    /// Going back to Empty would forget a sector the manager allocated.
+    /// Going back to Empty would forget what the manager allocated.
     #[error(
-        "jumping to Empty would forget sector {sector} that the manager allocated; resume it \
-         to Aborted to drop it and report why"
+        "jumping to Empty would forget the sector the manager allocated; resume it to \
+         Aborted to drop it and report why"
     )]
-    WouldForgetAllocation {
-        /// The allocated sector, as `s-t0<miner>-<number>`.
-        sector: String,
+    WouldForgetAllocation,
+    /// The state is not behind the sector.
+    #[error(
+        "cannot jump forward to {state}: a jump can only go back to a state this sector went \
+         through ({path}), or to Aborted"
+    )]
+    NotOnPath {
+        /// The requested state.
+        state: State,
+        /// The sector's path, comma-separated.
+        path: String,
     },
     /// The target state needs an input the record does not have yet.
     #[error("cannot jump to {state}: {reason}")]
@@ -116,8 +124,8 @@ pub enum Rejection {
         /// The refused event.
         event: EventKind,
     },
-    /// The plan's table has no such transition.
-    #[error("plan {plan} has no transition from {state} on {event}")]
+    /// The event does not answer the current state's action.
+    #[error("a {plan} sector in {state} does not expect {event}; it expects: {expected}")]
     Unexpected {
         /// The plan.
         plan: Plan,
@@ -125,6 +133,8 @@ pub enum Rejection {
         state: State,
         /// The refused event.
         event: EventKind,
+        /// The events it expects, comma-separated (none if it cannot proceed).
+        expected: String,
     },
     /// Only resume and abort reach a paused sector.
     #[error("sector is paused in {state}; only resume or abort are accepted, not {event}")]
@@ -201,10 +211,10 @@ impl Sector {
             if let Some(paused) = paused_action(&self.record) {
                 return Ok(paused);
             }
-            if let Some(not_before) = self.record.retry.not_before {
-                if now < not_before {
-                    return Ok(Action::WaitUntil(not_before));
-                }
+            if let Some(not_before) = self.record.retry.not_before
+                && now < not_before
+            {
+                return Ok(Action::WaitUntil(not_before));
             }
         }
         state_action(&self.record)
@@ -258,32 +268,34 @@ impl Sector {
     }
 
     /// Validates an operator's jump of this sector to `target` without making it.
+    ///
+    /// A sector may jump back to a state on its path (to redo work, say `TreeDBuilt` to
+    /// draw a fresh ticket after one expired), or to `Aborted` to drop it. Jumping forward
+    /// would skip steps whose outputs later states need, jumping to `Empty` would forget a
+    /// sector the manager allocated, and only the plan's last step may finish a sector.
     pub fn check_jump(&self, target: State) -> Result<(), JumpError> {
         let plan = self.record.plan;
         if target == self.record.state {
             return Err(JumpError::SameAsCurrent { state: target });
         }
         if !table::plan_uses(plan, target) {
-            let valid = table::states(plan)
-                .iter()
-                .map(|state| state.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
             return Err(JumpError::NotInPlan {
                 plan,
                 state: target,
-                valid,
+                valid: names(&table::states(plan)),
             });
         }
-        if target == State::Finished {
-            return Err(JumpError::CannotJumpToFinished);
+        match target {
+            State::Aborted => return Ok(()),
+            State::Finished => return Err(JumpError::CannotJumpToFinished),
+            State::Empty => return Err(JumpError::WouldForgetAllocation),
+            _ => {}
         }
-        if target == State::Empty {
-            if let Some(allocated) = &self.record.data.allocated {
-                return Err(JumpError::WouldForgetAllocation {
-                    sector: allocated.id.to_string(),
-                });
-            }
+        if !self.record.path.contains(&target) {
+            return Err(JumpError::NotOnPath {
+                state: target,
+                path: names(&self.record.path),
+            });
         }
         let mut jumped = self.record.clone();
         jumped.state = target;
@@ -310,6 +322,7 @@ impl Sector {
                 }
                 self.record.state = target;
                 self.record.previous_state = Some(from);
+                walk_path(&mut self.record.path, target);
                 Outcome::Jumped
             }
         };
@@ -366,6 +379,7 @@ impl Sector {
         let from = self.record.state;
         self.record.state = State::Aborted;
         self.record.previous_state = Some(from);
+        walk_path(&mut self.record.path, State::Aborted);
         self.record.last_event = Some(event);
         self.record.abort_reason = Some(reason);
         self.record.pause = None;
@@ -400,11 +414,18 @@ impl Sector {
         let plan = self.record.plan;
         let from = self.record.state;
         let kind = event.kind();
-        let to = table::next_state(plan, from, kind).ok_or(Rejection::Unexpected {
-            plan,
-            state: from,
-            event: kind,
-        })?;
+        let expected = match state_action(&self.record) {
+            Ok(action) => action.answers(),
+            Err(_) => Vec::new(),
+        };
+        let to = table::next_state(plan, from, kind)
+            .filter(|_| expected.contains(&kind))
+            .ok_or_else(|| Rejection::Unexpected {
+                plan,
+                state: from,
+                event: kind,
+                expected: names(&expected),
+            })?;
         // Progress resets the retry budget; a resubmission waits a little before it runs.
         self.record.retry = RetryState::default();
         if matches!(
@@ -417,6 +438,7 @@ impl Sector {
         self.record.state = to;
         self.record.previous_state = Some(from);
         self.record.last_event = Some(kind);
+        walk_path(&mut self.record.path, to);
         Ok(Step {
             from,
             to,
@@ -425,6 +447,26 @@ impl Sector {
             outcome: Outcome::Advanced,
         })
     }
+}
+
+/// Moves along the path to `state`: back to it if it is already on the path, else onward.
+fn walk_path(path: &mut Vec<State>, state: State) {
+    match path.iter().position(|visited| *visited == state) {
+        Some(index) => path.truncate(index + 1),
+        None => path.push(state),
+    }
+}
+
+/// Names, comma-separated, for error messages.
+fn names<T: std::fmt::Display>(items: &[T]) -> String {
+    if items.is_empty() {
+        return "nothing".to_owned();
+    }
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Writes what a plan event carries into the record. Each field has exactly one writer.

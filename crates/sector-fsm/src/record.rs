@@ -114,6 +114,10 @@ pub struct SectorRecord {
     pub previous_state: Option<State>,
     /// The event that caused the last transition.
     pub last_event: Option<EventKind>,
+    /// The states the sector went through to reach its current state, oldest first and
+    /// ending with it; a loop back (a resubmission, a jump) cuts it at the state returned
+    /// to, so no state appears twice. Operator jumps may only go back along it.
+    pub path: Vec<State>,
     /// Retry bookkeeping.
     pub retry: RetryState,
     /// Set while the thread waits for an operator.
@@ -171,6 +175,7 @@ impl SectorRecord {
             state: State::Empty,
             previous_state: None,
             last_event: None,
+            path: vec![State::Empty],
             retry: RetryState::default(),
             pause: None,
             abort_reason: None,

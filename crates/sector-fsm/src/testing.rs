@@ -9,7 +9,7 @@ use arbitrary::{Arbitrary, Unstructured};
 
 use crate::event::{Event, EventKind};
 use crate::failure::RetryPolicy;
-use crate::machine::Sector;
+use crate::machine::{Outcome, Sector, Step};
 use crate::plan::Plan;
 use crate::record::SectorRecord;
 use crate::state::State;
@@ -251,6 +251,7 @@ pub fn replay(run: &FuzzRun) -> Result<(), Violation> {
                     sector.record().last_event,
                     event.kind()
                 );
+                check_outcome(&before, &sector, &step, now)?;
             }
             Err(_) => ensure!(
                 sector == before,
@@ -259,6 +260,78 @@ pub fn replay(run: &FuzzRun) -> Result<(), Violation> {
             ),
         }
         check_invariants(&sector, now)?;
+    }
+    Ok(())
+}
+
+/// The rules each kind of outcome must obey, checked against the sector before and after.
+fn check_outcome(
+    before: &Sector,
+    after: &Sector,
+    step: &Step,
+    now: Timestamp,
+) -> Result<(), Violation> {
+    let failures_before = before.record().retry.consecutive_temporary_failures;
+    let failures_after = after.record().retry.consecutive_temporary_failures;
+    match step.outcome {
+        Outcome::Advanced | Outcome::Resumed | Outcome::Jumped | Outcome::Aborted => {
+            ensure!(
+                failures_after == 0,
+                "{:?} left {failures_after} failures counted",
+                step.outcome
+            );
+            ensure!(
+                !after.is_paused(),
+                "{:?} left the sector paused",
+                step.outcome
+            );
+        }
+        Outcome::RetryScheduled {
+            attempt,
+            not_before,
+        } => {
+            ensure!(
+                attempt == failures_before + 1,
+                "retry {attempt} after {failures_before} failures"
+            );
+            ensure!(
+                failures_after == attempt,
+                "counter {failures_after} after retry {attempt}"
+            );
+            ensure!(
+                not_before > now,
+                "a retry is scheduled at {not_before}, not after {now}"
+            );
+            ensure!(step.from == step.to, "a retry moved the sector");
+        }
+        Outcome::Waiting { until } => {
+            ensure!(until >= now, "waiting until {until}, before {now}");
+            ensure!(
+                failures_after == failures_before,
+                "a wait changed the failure count"
+            );
+            ensure!(step.from == step.to, "a wait moved the sector");
+        }
+        Outcome::Paused => {
+            ensure!(after.is_paused(), "a pause left the sector running");
+            ensure!(step.from == step.to, "a pause moved the sector");
+        }
+    }
+    match step.outcome {
+        Outcome::Aborted => ensure!(
+            after.state() == State::Aborted,
+            "aborted into {}",
+            after.state()
+        ),
+        Outcome::Advanced | Outcome::Jumped => {
+            ensure!(
+                step.from != step.to,
+                "{:?} did not move the sector",
+                step.outcome
+            );
+        }
+        Outcome::Resumed => ensure!(step.from == step.to, "a plain resume moved the sector"),
+        Outcome::RetryScheduled { .. } | Outcome::Waiting { .. } | Outcome::Paused => {}
     }
     Ok(())
 }

@@ -45,10 +45,11 @@ pub fn walk(plan: Plan) -> Result<String, WalkError> {
             .map_err(|error| WalkError(format!("the machine has no action: {error}")))?;
         let elapsed = now.saturating_duration_since(start).as_secs();
         let event = match action {
-            Action::Finalize(ending) => {
+            Action::Finalize(_) => {
                 let _ = writeln!(
                     transcript,
-                    "[{elapsed:>5}s] {} -> finalize ({ending:?})",
+                    "[{elapsed:>5}s] {:<38} {}",
+                    action.describe(),
                     sector.state()
                 );
                 return Ok(transcript);

@@ -185,8 +185,10 @@ impl SectorRecord {
 
     /// The record as JSON, in the current format.
     pub fn encode(&self) -> Vec<u8> {
-        // Serialising plain structs with string keys to a `Vec` cannot fail.
-        serde_json::to_vec_pretty(self).unwrap_or_default()
+        // Every field is a plain struct, string, number or JSON value with string keys, for
+        // which serde_json cannot fail; failing loudly beats persisting an empty record.
+        serde_json::to_vec_pretty(self)
+            .expect("a sector record always serialises: plain data with string keys")
     }
 
     /// Reads a record of any format this crate knows: its own, in every version it has

@@ -1,4 +1,4 @@
-//! The `sealing-worker` binary: for now, tools to inspect the sector state machine.
+//! The `sealing-worker` binary: for now, tools for the sector state machine and sealing stores.
 //!
 //! The daemon (`sealing-worker daemon`) arrives with issue 7; this binary says so when
 //! asked for it rather than pretending to run.
@@ -11,6 +11,8 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use sector_fsm::Plan;
+use std::path::PathBuf;
+use storage_alloc::SectorSize;
 
 /// A sealcluster sealing worker.
 #[derive(Parser, Debug)]
@@ -27,8 +29,33 @@ enum Command {
         #[command(subcommand)]
         command: PlanCommand,
     },
+    /// Prepare sealing stores and check that a plan fits its disks.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Run the worker daemon.
     Daemon,
+}
+
+#[derive(Subcommand, Debug)]
+enum StoreCommand {
+    /// Lay out sealing stores (`meta/`, `data/...`, `.holder`) at each location; safe to
+    /// repeat, and existing files are kept.
+    SealingInit {
+        /// A `[[sealing_thread]]` location; repeat for several.
+        #[arg(short, long = "location", required = true)]
+        locations: Vec<PathBuf>,
+    },
+    /// Check that one sealing store per location fits on its disk for a sector size.
+    CheckPlan {
+        /// 2KiB, 8MiB, 512MiB, 32GiB or 64GiB.
+        #[arg(long)]
+        sector_size: SectorSize,
+        /// A `[[sealing_thread]]` location; repeat for several.
+        #[arg(short, long = "location", required = true)]
+        locations: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -59,6 +86,16 @@ fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("walk a sector through plan {plan}"))?;
             print!("{transcript}");
         }
+        Command::Store {
+            command: StoreCommand::SealingInit { locations },
+        } => print!("{}", worker::store::sealing_init(&locations)?),
+        Command::Store {
+            command:
+                StoreCommand::CheckPlan {
+                    sector_size,
+                    locations,
+                },
+        } => print!("{}", worker::store::check_plan(sector_size, &locations)?),
         Command::Daemon => anyhow::bail!(
             "the sealing-worker daemon is not implemented in this build yet; \
              `sealing-worker plan walk sealer` shows the state machine its threads will drive"

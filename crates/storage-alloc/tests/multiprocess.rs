@@ -189,14 +189,13 @@ fn claim_race() {
     let location = directory.path().join("store");
     initialise_sealing_store(&location).expect("initialise the store");
     let mut holders_named = 0;
+    let mut second_started_won = 0;
     for round in 0..CLAIM_ROUNDS {
         let mut first = spawn_child(&["claim", path_text(&location)]);
         let mut second = spawn_child(&["claim", path_text(&location)]);
         // Both children are started and waiting; release them together.
-        for child in [&mut first, &mut second] {
-            writeln!(child.stdin, "go").expect("release a child");
-            child.stdin.flush().expect("flush");
-        }
+        first.say("go");
+        second.say("go");
         let answers = [first.read_line(), second.read_line()];
         let winners: Vec<usize> = (0..2).filter(|&index| answers[index] == "won").collect();
         assert_eq!(
@@ -205,6 +204,7 @@ fn claim_race() {
             "round {round}: exactly one winner, got {answers:?}"
         );
         let winner_pid = [first.child.id(), second.child.id()][winners[0]];
+        second_started_won += winners[0];
         let loser_answer = &answers[1 - winners[0]];
         assert!(
             loser_answer.starts_with("lost "),
@@ -223,7 +223,7 @@ fn claim_race() {
         }
     }
     println!(
-        "    {CLAIM_ROUNDS} rounds, one winner each; the loser named the winner's pid in {holders_named}"
+        "    {CLAIM_ROUNDS} rounds, one winner each (the child released second won {second_started_won}); the loser named the winner's pid in {holders_named}"
     );
     assert_eq!(
         holders_named, CLAIM_ROUNDS,
@@ -338,10 +338,11 @@ fn cross_device_move() {
 // ---------------------------------------------------------------------------------------
 // Helpers.
 
-/// A running child with its pipes.
+/// A running child with its pipes. Dropping it kills the child, so a failed assertion
+/// never leaves a child holding a lock or an output pipe (which would hang the run).
 struct ChildProcess {
     child: Child,
-    stdin: ChildStdin,
+    stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
 }
 
@@ -354,14 +355,27 @@ impl ChildProcess {
         line.trim_end().to_owned()
     }
 
+    fn say(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("the child's stdin is open");
+        writeln!(stdin, "{line}").expect("write to a child");
+        stdin.flush().expect("flush a child's stdin");
+    }
+
     /// Closes the child's standard input (a winner then lets go) and waits for it.
-    fn finish(self) {
-        let ChildProcess {
-            mut child, stdin, ..
-        } = self;
-        drop(stdin);
-        let status = child.wait().expect("wait for a child");
+    fn finish(mut self) {
+        drop(self.stdin.take());
+        let status = self.child.wait().expect("wait for a child");
         assert!(status.success(), "a child failed: {status}");
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            // The child may have exited since; either way it is reaped below.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -377,7 +391,7 @@ fn spawn_child(arguments: &[&str]) -> ChildProcess {
     let stdout = BufReader::new(child.stdout.take().expect("the child's stdout"));
     ChildProcess {
         child,
-        stdin,
+        stdin: Some(stdin),
         stdout,
     }
 }

@@ -282,6 +282,11 @@ fn move_one_file(request: &MoveRequest<'_>, relative: &Path) -> Result<MovedFile
         }),
         Err(error) => {
             remove_leftover(&temporary);
+            if error.step == MoveStep::Publish {
+                // The rename may have happened before the directory sync failed; a file
+                // not known to be durable must not stay under its final name.
+                remove_leftover(&destination);
+            }
             Err(error)
         }
     }

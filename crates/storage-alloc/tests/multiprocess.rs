@@ -257,82 +257,111 @@ const REPLICA_BYTES: usize = 96 * 1024;
 const TREE_R_LAST_BYTES: usize = 64 * 1024;
 
 fn out_of_space_move() {
-    let directory = tempfile::tempdir().expect("create a temporary directory");
-    let layout = prepared_sealing_store(directory.path());
-    let before = files_under(&layout.data_directory());
-    let destination = directory.path().join("persist");
-    std::fs::create_dir(&destination).expect("create the mount point");
-    let output = move_in_namespace(&layout, &destination, "size=128k");
-    let (outcome, destination_files) = parse_move_output(&output);
+    let trial = MoveTrial::run("size=128k");
     assert!(
-        outcome.starts_with("failed Temporary Write"),
-        "a full disk is a temporary write failure: {outcome}"
+        trial.outcome.starts_with("failed Temporary Write"),
+        "a full disk is a temporary write failure: {}",
+        trial.outcome
     );
     assert!(
-        outcome.contains("sc-02-data-tree-r-last.dat"),
-        "the disk fills up during the tree: {outcome}"
+        trial.outcome.contains("sc-02-data-tree-r-last.dat"),
+        "the disk fills up during the tree: {}",
+        trial.outcome
     );
-    assert!(outcome.contains("No space left on device"), "{outcome}");
     assert!(
-        destination_files.is_empty(),
-        "no file, partial or temporary, is left in the destination: {destination_files:?}"
+        trial.outcome.contains("No space left on device"),
+        "{}",
+        trial.outcome
     );
-    assert_eq!(
-        files_under(&layout.data_directory()),
-        before,
-        "the source is intact"
+    assert!(
+        trial.destination_files.is_empty(),
+        "no file, partial or temporary, is left in the destination: {:?}",
+        trial.destination_files
     );
-    assert_eq!(
-        std::fs::read(layout.sealed_file(SECTOR)).expect("read the replica"),
-        replica_contents(),
-        "the replica's contents are intact"
-    );
+    trial.assert_source_intact();
 }
 
 fn read_only_move() {
-    let directory = tempfile::tempdir().expect("create a temporary directory");
-    let layout = prepared_sealing_store(directory.path());
-    let before = files_under(&layout.data_directory());
-    let destination = directory.path().join("persist");
-    std::fs::create_dir(&destination).expect("create the mount point");
-    let output = move_in_namespace(&layout, &destination, "ro,size=16m");
-    let (outcome, destination_files) = parse_move_output(&output);
+    let trial = MoveTrial::run("ro,size=16m");
     assert!(
-        outcome.starts_with("failed Permanent CreateDirectory"),
-        "a read-only store is a permanent failure: {outcome}"
+        trial
+            .outcome
+            .starts_with("failed Permanent CreateDirectory"),
+        "a read-only store is a permanent failure: {}",
+        trial.outcome
     );
-    assert!(outcome.contains("Read-only file system"), "{outcome}");
-    assert!(destination_files.is_empty(), "{destination_files:?}");
-    assert_eq!(
-        files_under(&layout.data_directory()),
-        before,
-        "the source is intact"
+    assert!(
+        trial.outcome.contains("Read-only file system"),
+        "{}",
+        trial.outcome
     );
+    assert!(
+        trial.destination_files.is_empty(),
+        "{:?}",
+        trial.destination_files
+    );
+    trial.assert_source_intact();
 }
 
 fn cross_device_move() {
-    let directory = tempfile::tempdir().expect("create a temporary directory");
-    let layout = prepared_sealing_store(directory.path());
-    let before = files_under(&layout.data_directory());
-    let destination = directory.path().join("persist");
-    std::fs::create_dir(&destination).expect("create the mount point");
-    let output = move_in_namespace(&layout, &destination, "size=16m");
-    let (outcome, destination_files) = parse_move_output(&output);
-    let expected_bytes: u64 = before.values().sum();
+    let trial = MoveTrial::run("size=16m");
+    let expected_bytes: u64 = trial.source_before.values().sum();
     assert_eq!(
-        outcome,
+        trial.outcome,
         format!("moved {expected_bytes}"),
         "every byte is copied"
     );
-    let source_files_left = files_under(&layout.data_directory());
+    let source_files_left = files_under(&trial.layout.data_directory());
     assert!(
         source_files_left.is_empty(),
         "the sources are removed: {source_files_left:?}"
     );
     assert_eq!(
-        destination_files, before,
+        trial.destination_files, trial.source_before,
         "the same files with the same sizes"
     );
+}
+
+/// One move of the test sector from a fresh sealing store into a tmpfs mounted with the
+/// given options, and what it left behind.
+struct MoveTrial {
+    _directory: tempfile::TempDir,
+    layout: SealingStoreLayout,
+    source_before: BTreeMap<String, u64>,
+    outcome: String,
+    destination_files: BTreeMap<String, u64>,
+}
+
+impl MoveTrial {
+    fn run(mount_options: &str) -> MoveTrial {
+        let directory = tempfile::tempdir().expect("create a temporary directory");
+        let layout = prepared_sealing_store(directory.path());
+        let source_before = files_under(&layout.data_directory());
+        let destination = directory.path().join("persist");
+        std::fs::create_dir(&destination).expect("create the mount point");
+        let output = move_in_namespace(&layout, &destination, mount_options);
+        let (outcome, destination_files) = parse_move_output(&output);
+        MoveTrial {
+            _directory: directory,
+            layout,
+            source_before,
+            outcome,
+            destination_files,
+        }
+    }
+
+    fn assert_source_intact(&self) {
+        assert_eq!(
+            files_under(&self.layout.data_directory()),
+            self.source_before,
+            "the sealing store's files are all there, with their sizes"
+        );
+        assert_eq!(
+            std::fs::read(self.layout.sealed_file(SECTOR)).expect("read the replica"),
+            replica_contents(),
+            "the replica's contents are intact"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------

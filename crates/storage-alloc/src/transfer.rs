@@ -6,7 +6,8 @@
 //!
 //! 1. Each file reaches the destination under a hidden temporary name in its final
 //!    directory, by a hard link when both stores share a file system (and linking is
-//!    allowed) or by a copy that is synced and whose size is checked against the source.
+//!    allowed; the source's data is synced first) or by a copy that is synced and whose
+//!    size is checked against the source.
 //! 2. The temporary file is renamed to its final name and the directory is synced, so a
 //!    file under its final name is always complete and durable.
 //! 3. Only when every file is in place are the sources removed.
@@ -308,6 +309,11 @@ fn place_under_temporary_name(
         && source_metadata.file_type().is_file()
         && destination_device == source_metadata.dev();
     if can_link {
+        // A link shares the source's data, which the sealing step may have left in the
+        // page cache only; it must be on disk before the link can count as durable.
+        File::open(source)
+            .and_then(|file| file.sync_all())
+            .map_err(failure(relative, MoveStep::ReadSource))?;
         match std::fs::hard_link(source, temporary) {
             Ok(()) => return Ok(MoveMethod::Linked),
             // Bind mounts and some network file systems report one device but refuse

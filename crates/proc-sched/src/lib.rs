@@ -1,8 +1,13 @@
-//! The processor scheduler: per-stage slots with CPU, GPU and memory budgets (skeleton).
+//! The processor scheduler: who runs which stage where, within enforced budgets.
 //!
-//! This crate will own compute planning on a worker: the `[processors]` configuration,
-//! the slots of each stage and their budgets, the queue of sealing threads waiting for a
-//! slot, and the child processes (built-in or external) that run a stage. Its accounting
-//! will be pure (time and inputs as arguments); spawning lives in a thin driver.
-//!
-//! Nothing is implemented yet; issue 3 fills it.
+//! A worker plans its compute with `[[processors.<stage>]]`: each entry is a child
+//! process with a slice of the machine (CPUs, GPUs, memory) and a number of slots, and
+//! stages of different sectors share those slots. This crate holds the pure accounting
+//! that decides which waiting task starts on which processor ([`accounting`]); later
+//! modules add the configuration, the processor protocol and the child processes.
+
+pub mod accounting;
+
+pub use accounting::{
+    Grant, ProcessorLimits, Scheduler, SchedulerLimits, TaskTicket, UnknownTicket, WaitReason,
+};

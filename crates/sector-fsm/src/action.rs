@@ -7,6 +7,7 @@
 
 use crate::event::{Event, EventKind};
 use crate::failure::Failure;
+use crate::names::named_enum;
 use crate::plan::Plan;
 use crate::record::{PauseCause, SectorData, SectorRecord};
 use crate::state::State;
@@ -16,52 +17,43 @@ use crate::types::{
     Seed, SnapEncodeOutput, Ticket, UnsealRequest, WindowPostJob, WindowPostOutcome,
 };
 
-/// A compute stage, named as the `[processors.<stage>]` and `limitation` keys name it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Stage {
-    /// Write pieces into the staged sector file.
-    AddPieces,
-    /// Build the data tree.
-    TreeD,
-    /// PreCommit phase 1 (SDR labelling).
-    Pc1,
-    /// PreCommit phase 2 (column and replica trees).
-    Pc2,
-    /// Synthetic PoRep proofs.
-    SyntheticProof,
-    /// Commit phase 1 (vanilla proofs).
-    C1,
-    /// Commit phase 2 (the SNARK).
-    C2,
-    /// Encode new data into a replica.
-    SnapEncode,
-    /// Prove a replica update.
-    SnapProve,
-    /// Recover a piece from a replica.
-    Unseal,
-    /// Move files (here: deliver an unsealed piece).
-    Transfer,
-    /// Generate a window PoSt.
-    WindowPost,
+/// A name that is not one of the compute stages.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown stage {name:?}: expected one of add_pieces, tree_d, pc1, pc2, synth_proof, c1, c2, snap_encode, snap_prove, unseal, transfer, window_post"
+)]
+pub struct UnknownStage {
+    /// The name that was given.
+    pub name: String,
 }
 
-impl Stage {
-    /// The stage's configuration key.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Stage::AddPieces => "add_pieces",
-            Stage::TreeD => "tree_d",
-            Stage::Pc1 => "pc1",
-            Stage::Pc2 => "pc2",
-            Stage::SyntheticProof => "synth_proof",
-            Stage::C1 => "c1",
-            Stage::C2 => "c2",
-            Stage::SnapEncode => "snap_encode",
-            Stage::SnapProve => "snap_prove",
-            Stage::Unseal => "unseal",
-            Stage::Transfer => "transfer",
-            Stage::WindowPost => "window_post",
-        }
+named_enum! {
+    /// A compute stage, named as the `[processors.<stage>]` and `limitation` keys name it.
+    pub enum Stage (unknown: UnknownStage) {
+        /// Write pieces into the staged sector file.
+        AddPieces => "add_pieces",
+        /// Build the data tree.
+        TreeD => "tree_d",
+        /// PreCommit phase 1 (SDR labelling).
+        Pc1 => "pc1",
+        /// PreCommit phase 2 (column and replica trees).
+        Pc2 => "pc2",
+        /// Synthetic PoRep proofs.
+        SyntheticProof => "synth_proof",
+        /// Commit phase 1 (vanilla proofs).
+        C1 => "c1",
+        /// Commit phase 2 (the SNARK).
+        C2 => "c2",
+        /// Encode new data into a replica.
+        SnapEncode => "snap_encode",
+        /// Prove a replica update.
+        SnapProve => "snap_prove",
+        /// Recover a piece from a replica.
+        Unseal => "unseal",
+        /// Move files (here: deliver an unsealed piece).
+        Transfer => "transfer",
+        /// Generate a window PoSt.
+        WindowPost => "window_post",
     }
 }
 

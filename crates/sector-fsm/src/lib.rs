@@ -31,7 +31,9 @@ pub mod testing;
 pub mod time;
 pub mod types;
 
-pub use action::{Action, Ending, ManagerCall, NoAction, PersistFiles, Stage, StageTask};
+pub use action::{
+    Action, Ending, ManagerCall, NoAction, PersistFiles, Stage, StageTask, UnknownStage,
+};
 pub use event::{Event, EventKind, WaitReason};
 pub use failure::{Failure, FailureDecision, FailureLevel, RetryPolicy};
 pub use machine::{JumpError, Outcome, Rejection, Sector, Step};

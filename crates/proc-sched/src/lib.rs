@@ -3,11 +3,21 @@
 //! A worker plans its compute with `[[processors.<stage>]]`: each entry is a child
 //! process with a slice of the machine (CPUs, GPUs, memory) and a number of slots, and
 //! stages of different sectors share those slots. This crate holds the pure accounting
-//! that decides which waiting task starts on which processor ([`accounting`]); later
-//! modules add the configuration, the processor protocol and the child processes.
+//! that decides which waiting task starts on which processor ([`accounting`]), the
+//! external-processor protocol ([`protocol`]) with both of its ends: the daemon's side
+//! that runs and supervises a child ([`child`]) and the processor's side
+//! ([`consumer`]).
 
 pub mod accounting;
+pub mod child;
+pub mod consumer;
+pub mod protocol;
 
 pub use accounting::{
     Grant, ProcessorLimits, Scheduler, SchedulerLimits, TaskTicket, UnknownTicket, WaitReason,
 };
+pub use child::{
+    ChildState, ExternalProcessor, Health, ProcessError, ProcessorCommand, SpawnError,
+};
+pub use consumer::serve_stage;
+pub use protocol::{EMPTY_STAGE, Request, Response, ready_line};

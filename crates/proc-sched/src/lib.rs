@@ -6,9 +6,11 @@
 //! that decides which waiting task starts on which processor ([`accounting`]), the
 //! external-processor protocol ([`protocol`]) with both of its ends: the daemon's side
 //! that runs and supervises a child ([`child`]) and the processor's side
-//! ([`consumer`]).
+//! ([`consumer`]), and the enforcement of each processor's CPU, GPU and memory budget
+//! ([`budget`]).
 
 pub mod accounting;
+pub mod budget;
 pub mod child;
 pub mod consumer;
 pub mod protocol;
@@ -16,6 +18,7 @@ pub mod protocol;
 pub use accounting::{
     Grant, ProcessorLimits, Scheduler, SchedulerLimits, TaskTicket, UnknownTicket, WaitReason,
 };
+pub use budget::{CgroupSupport, CpuSet, LaunchSpec};
 pub use child::{
     ChildState, ExternalProcessor, Health, ProcessError, ProcessorCommand, SpawnError,
 };

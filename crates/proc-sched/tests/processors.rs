@@ -15,6 +15,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use proc_sched::budget::{
+    CgroupSupport, CpuSet, LaunchSpec, allowed_cpus_of, create_processor_groups,
+    detect_cgroup_support, exec_launch,
+};
 use proc_sched::{
     ChildState, ExternalProcessor, ProcessError, ProcessorCommand, SpawnError, serve_stage,
 };
@@ -31,11 +35,17 @@ fn main() -> ExitCode {
     if arguments.first().map(String::as_str) == Some("--serve") {
         return serve(arguments.get(1).map(String::as_str).unwrap_or_default());
     }
+    if arguments.first().map(String::as_str) == Some("--launch") {
+        let rest: Vec<OsString> = std::env::args_os().skip(2).collect();
+        let spec = LaunchSpec::from_arguments(&rest).expect("launcher arguments");
+        eprintln!("launcher failed: {}", exec_launch(&spec));
+        return ExitCode::FAILURE;
+    }
     let filters: Vec<&String> = arguments
         .iter()
         .filter(|argument| !argument.starts_with('-'))
         .collect();
-    let tests: [(&str, TestFunction); 9] = [
+    let tests: [(&str, TestFunction); 11] = [
         ("answers_come_back_by_id_even_out_of_order", answers_by_id),
         (
             "a_processor_error_is_permanent_and_a_missing_output_is_reported",
@@ -63,6 +73,14 @@ fn main() -> ExitCode {
         ),
         ("the_python_example_processor_answers", python_square),
         ("the_python_relay_stands_in_for_a_stage", python_relay),
+        (
+            "a_processor_pinned_to_one_cpu_never_uses_more_than_one_core",
+            pinned_processor,
+        ),
+        (
+            "a_cgroup_confines_a_processor_to_its_cpus_and_its_memory",
+            cgroup_budget,
+        ),
     ];
     let selected: Vec<_> = tests
         .iter()
@@ -147,7 +165,8 @@ fn serve(kind: &str) -> ExitCode {
 
 /// `{"op": "sqr", "n": 3}` → 9 (after `delay_ms`); `{"op": "fail"}` → an error;
 /// `{"op": "null"}` → no output; `{"op": "hang"}` → never answers; `{"op": "crash"}` →
-/// the process exits with code 3.
+/// the process exits with code 3; `{"op": "burn", "threads": T, "ms": M}` keeps T
+/// threads busy for M ms; `{"op": "allocate", "mib": N}` writes to N MiB of memory.
 fn behave(task: Value) -> Result<Value, String> {
     if let Some(delay) = task.get("delay_ms").and_then(Value::as_u64) {
         std::thread::sleep(Duration::from_millis(delay));
@@ -166,6 +185,35 @@ fn behave(task: Value) -> Result<Value, String> {
             std::thread::sleep(Duration::from_secs(60));
         },
         Some("crash") => std::process::exit(3),
+        Some("burn") => {
+            let threads = task.get("threads").and_then(Value::as_u64).unwrap_or(1);
+            let milliseconds = task.get("ms").and_then(Value::as_u64).unwrap_or(100);
+            let until = Instant::now() + Duration::from_millis(milliseconds);
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    std::thread::spawn(move || {
+                        let mut counter = 0u64;
+                        while Instant::now() < until {
+                            counter = std::hint::black_box(counter.wrapping_add(1));
+                        }
+                        counter
+                    })
+                })
+                .collect();
+            let total = workers
+                .into_iter()
+                .map(|worker| worker.join().unwrap_or_default())
+                .fold(0u64, u64::wrapping_add);
+            Ok(json!(total))
+        }
+        Some("allocate") => {
+            let mebibytes = task.get("mib").and_then(Value::as_u64).unwrap_or(1) as usize;
+            let mut block = vec![0u8; mebibytes << 20];
+            for index in (0..block.len()).step_by(4096) {
+                block[index] = 1;
+            }
+            Ok(json!(std::hint::black_box(block).len()))
+        }
         other => Err(format!("unknown op {other:?}")),
     }
 }
@@ -478,4 +526,148 @@ fn python_relay(runtime: &tokio::runtime::Runtime) {
 
 fn process_exists(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// The command that runs the behaving processor through this binary as the launcher.
+fn launched_behave_command(cpus: Option<CpuSet>, join: Vec<PathBuf>) -> ProcessorCommand {
+    let spec = LaunchSpec {
+        cpus,
+        join,
+        program: this_binary().into(),
+        args: vec!["--serve".into(), "behave".into()],
+    };
+    let mut args: Vec<OsString> = vec!["--launch".into()];
+    args.extend(spec.to_arguments());
+    ProcessorCommand {
+        args,
+        restart_delay: Duration::from_millis(50),
+        ..ProcessorCommand::new("behave", this_binary())
+    }
+}
+
+fn pid_of(processor: &ExternalProcessor) -> u32 {
+    match processor.health().state {
+        ChildState::Ready { pid } => pid,
+        other => panic!("the processor is not ready: {other}"),
+    }
+}
+
+/// The CPU time a process has used so far (user and system, all threads), from
+/// `/proc/<pid>/stat`.
+fn cpu_time_of(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/<pid>/stat");
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let after_name = &stat[stat.rfind(')').expect("a command name") + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 here.
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    let per_second = rustix::param::clock_ticks_per_second();
+    Duration::from_secs_f64(ticks as f64 / per_second as f64)
+}
+
+/// Runs a two-thread, 1.5-second burn on `processor` and returns the cores it used on
+/// average: CPU time over wall time.
+async fn cores_used_by_a_burn(processor: &ExternalProcessor) -> f64 {
+    let pid = pid_of(processor);
+    let before = cpu_time_of(pid);
+    let started = Instant::now();
+    let burn = json!({"op": "burn", "threads": 2, "ms": 1500});
+    processor
+        .process(&burn, None)
+        .await
+        .expect("the burn finishes");
+    let wall = started.elapsed();
+    let used = cpu_time_of(pid) - before;
+    used.as_secs_f64() / wall.as_secs_f64()
+}
+
+fn pinned_processor(runtime: &tokio::runtime::Runtime) {
+    runtime.block_on(async {
+        let one_cpu = CpuSet::from_cpus([0]);
+        let pinned = start(launched_behave_command(Some(one_cpu.clone()), Vec::new())).await;
+        assert_eq!(allowed_cpus_of(pid_of(&pinned)).expect("read the allowed CPUs"), one_cpu);
+        let pinned_cores = cores_used_by_a_burn(&pinned).await;
+        let free = start(behave_command("behave")).await;
+        let free_cores = cores_used_by_a_burn(&free).await;
+        println!("    two busy threads used {pinned_cores:.2} cores pinned to CPU 0 and {free_cores:.2} cores unpinned");
+        // Clock ticks are coarse (10 ms), so allow a little over one core.
+        assert!(pinned_cores <= 1.1, "a processor pinned to one CPU used {pinned_cores:.2} cores");
+    });
+}
+
+/// Removes the test's control groups however the test ends, once their processes are
+/// gone (a killed child leaves its group a moment after the kill).
+struct GroupCleanup {
+    directories: Vec<PathBuf>,
+}
+
+impl Drop for GroupCleanup {
+    fn drop(&mut self) {
+        for directory in &self.directories {
+            for _ in 0..100 {
+                match std::fs::remove_dir(directory) {
+                    Ok(()) => break,
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => break,
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        }
+    }
+}
+
+fn cgroup_budget(runtime: &tokio::runtime::Runtime) {
+    let self_cgroup = std::fs::read_to_string("/proc/self/cgroup").expect("read /proc/self/cgroup");
+    let group = format!("sealcluster-test-{}", std::process::id());
+    let support =
+        detect_cgroup_support(std::path::Path::new("/sys/fs/cgroup"), &self_cgroup, &group);
+    println!("    {}", support.describe());
+    let parents: Vec<PathBuf> = match &support {
+        CgroupSupport::V2 { parent } => vec![parent.clone()],
+        CgroupSupport::V1 {
+            cpuset_parent,
+            memory_parent,
+        } => vec![cpuset_parent.clone(), memory_parent.clone()],
+        CgroupSupport::Unavailable { .. } => Vec::new(),
+    };
+    let mut cleanup = GroupCleanup {
+        directories: parents,
+    };
+    assert!(
+        support.limits_memory(),
+        "this test needs a writable cgroup (v1 cpuset and memory, or v2), as the test machines have"
+    );
+    let one_cpu = CpuSet::from_cpus([0]);
+    let groups = create_processor_groups(&support, "behave-0", Some(&one_cpu), Some(64 << 20))
+        .expect("create the processor's groups");
+    // Children before parents.
+    let mut directories = groups.directories().to_vec();
+    directories.append(&mut cleanup.directories);
+    cleanup.directories = directories;
+    runtime.block_on(async {
+        // No affinity is asked of the launcher: only the group confines the processor.
+        let processor = start(ProcessorCommand {
+            auto_restart: false,
+            ..launched_behave_command(None, groups.directories().to_vec())
+        })
+        .await;
+        assert_eq!(
+            allowed_cpus_of(pid_of(&processor)).expect("read the allowed CPUs"),
+            one_cpu
+        );
+        let small = processor
+            .process(&json!({"op": "allocate", "mib": 16}), None)
+            .await;
+        assert_eq!(small.expect("16 MiB fit in 64"), json!(16 << 20));
+        let error = processor
+            .process(&json!({"op": "allocate", "mib": 256}), None)
+            .await
+            .expect_err("256 MiB do not fit in 64");
+        assert!(matches!(error, ProcessError::ChildExited { .. }), "{error}");
+        assert!(
+            error.to_string().contains("killed by signal 9"),
+            "the kernel killed it: {error}"
+        );
+    });
+    drop(cleanup);
 }

@@ -6,12 +6,14 @@
 //! that decides which waiting task starts on which processor ([`accounting`]), the
 //! external-processor protocol ([`protocol`]) with both of its ends: the daemon's side
 //! that runs and supervises a child ([`child`]) and the processor's side
-//! ([`consumer`]), and the enforcement of each processor's CPU, GPU and memory budget
-//! ([`budget`]).
+//! ([`consumer`]), the enforcement of each processor's CPU, GPU and memory budget
+//! ([`budget`]), and the `[processors]` configuration with its start-up checks
+//! ([`config`]).
 
 pub mod accounting;
 pub mod budget;
 pub mod child;
+pub mod config;
 pub mod consumer;
 pub mod protocol;
 

@@ -11,6 +11,7 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use sector_fsm::Plan;
+use std::ffi::OsString;
 use std::path::PathBuf;
 use storage_alloc::SectorSize;
 
@@ -34,8 +35,32 @@ enum Command {
         #[command(subcommand)]
         command: StoreCommand,
     },
+    /// Check a worker configuration's `[processors]` section against this machine.
+    Processors {
+        #[command(subcommand)]
+        command: ProcessorsCommand,
+    },
+    /// Run a processor confined to its budget (used by the daemon, not by hand):
+    /// `launch [--cpus LIST] [--join CGROUP]... -- PROGRAM [ARGUMENTS...]`.
+    #[command(hide = true)]
+    Launch {
+        /// The launcher's arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        arguments: Vec<OsString>,
+    },
     /// Run the worker daemon.
     Daemon,
+}
+
+#[derive(Subcommand, Debug)]
+enum ProcessorsCommand {
+    /// Read the `[processors]` section of a worker configuration file, check it against
+    /// this machine's CPUs, GPUs and memory, and say how budgets would be enforced.
+    Check {
+        /// The worker's configuration file.
+        #[arg(short, long)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -96,6 +121,16 @@ fn main() -> anyhow::Result<()> {
                     locations,
                 },
         } => print!("{}", worker::store::check_plan(sector_size, &locations)?),
+        Command::Processors {
+            command: ProcessorsCommand::Check { config },
+        } => print!("{}", worker::processors::check_file(&config)?),
+        Command::Launch { arguments } => {
+            let spec = proc_sched::budget::LaunchSpec::from_arguments(&arguments)
+                .map_err(anyhow::Error::msg)
+                .context("read the launcher's arguments")?;
+            // Returns only if the processor could not be started.
+            return Err(proc_sched::budget::exec_launch(&spec)).context("launch a processor");
+        }
         Command::Daemon => anyhow::bail!(
             "the sealing-worker daemon is not implemented in this build yet; \
              `sealing-worker plan walk sealer` shows the state machine its threads will drive"

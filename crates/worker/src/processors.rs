@@ -1,0 +1,94 @@
+//! `sealing-worker processors check`: the `[processors]` section against this machine.
+//!
+//! Until the daemon exists this is how an operator learns, before a sector is started,
+//! whether a processor plan can run here: every problem with its entry and fix, the
+//! warnings damocles would only log, and which budget enforcement (cgroup v2, v1 or
+//! affinity only) this machine allows.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+use proc_sched::budget::detect_cgroup_support;
+use proc_sched::config::{MachineFacts, ProcessorsConfig};
+use serde::Deserialize;
+
+/// The part of a worker configuration file this command reads; other sections are
+/// ignored here.
+#[derive(Deserialize)]
+struct WorkerFile {
+    #[serde(default)]
+    processors: ProcessorsConfig,
+}
+
+/// Reads `path`, checks its `[processors]` section and returns the report.
+pub fn check_file(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    let file: WorkerFile =
+        toml::from_str(&text).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
+    let machine = MachineFacts::detect().context("measure this machine's CPUs and memory")?;
+    let warnings = file
+        .processors
+        .check(&machine)
+        .with_context(|| format!("check the [processors] section of {}", path.display()))?;
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "this machine: CPUs {}, {} GPUs, {:.1} GiB of memory",
+        machine.online_cpus,
+        machine.gpus,
+        machine.memory_bytes as f64 / f64::from(1u32 << 30)
+    );
+    for (stage, entries) in &file.processors.stages {
+        for (index, entry) in entries.iter().enumerate() {
+            let cpus = entry
+                .cgroup
+                .cpuset
+                .as_ref()
+                .map_or_else(|| "all CPUs".to_owned(), |cpus| format!("CPUs {cpus}"));
+            let gpus = if entry.gpus.is_empty() {
+                "no GPU".to_owned()
+            } else {
+                format!("GPUs {:?}", entry.gpus)
+            };
+            let memory = entry.memory.map_or_else(
+                || "no memory limit".to_owned(),
+                |bytes| format!("{bytes} bytes"),
+            );
+            let _ = writeln!(
+                report,
+                "[[processors.{stage}]] #{}: {cpus}, {gpus}, {memory}",
+                index + 1
+            );
+        }
+    }
+    for warning in warnings {
+        let _ = writeln!(report, "warning: {warning}");
+    }
+    let self_cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let support = detect_cgroup_support(
+        Path::new("/sys/fs/cgroup"),
+        &self_cgroup,
+        "sealcluster-check",
+    );
+    let _ = writeln!(report, "{}", support.describe());
+    remove_probe_groups(&support);
+    let _ = writeln!(report, "the [processors] section can run on this machine");
+    Ok(report)
+}
+
+/// The check creates its probe group to learn whether cgroups are writable; it removes
+/// it again, since no processor will join it.
+fn remove_probe_groups(support: &proc_sched::CgroupSupport) {
+    let directories = match support {
+        proc_sched::CgroupSupport::V2 { parent } => vec![parent.clone()],
+        proc_sched::CgroupSupport::V1 {
+            cpuset_parent,
+            memory_parent,
+        } => vec![cpuset_parent.clone(), memory_parent.clone()],
+        proc_sched::CgroupSupport::Unavailable { .. } => Vec::new(),
+    };
+    for directory in directories {
+        let _ = std::fs::remove_dir(directory);
+    }
+}

@@ -92,6 +92,40 @@ pub struct Grant {
 #[error("task {0:?} is neither waiting nor running")]
 pub struct UnknownTicket(pub TaskTicket);
 
+/// How a running task ended, for the per-stage figures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskOutcome {
+    /// It produced its output.
+    Succeeded,
+    /// It failed (an error, a crash, a timeout).
+    Failed,
+    /// Its caller gave it up.
+    Cancelled,
+}
+
+/// A stage's running totals and current load, for metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StageFigures {
+    /// Tasks submitted so far.
+    pub submitted: u64,
+    /// Tasks started so far.
+    pub started: u64,
+    /// Tasks that succeeded.
+    pub succeeded: u64,
+    /// Tasks that failed.
+    pub failed: u64,
+    /// Tasks cancelled while waiting or running.
+    pub cancelled: u64,
+    /// Tasks waiting now.
+    pub waiting: u64,
+    /// Tasks running now (busy slots).
+    pub running: u64,
+    /// The total time started tasks spent waiting.
+    pub total_wait: Duration,
+    /// The total time ended tasks spent running.
+    pub total_run: Duration,
+}
+
 /// Why the oldest waiting task of a stage cannot start, for operators and metrics.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WaitReason {
@@ -130,6 +164,7 @@ pub struct Scheduler {
     load_per_processor: BTreeMap<(Stage, usize), usize>,
     held_locks: BTreeMap<String, usize>,
     last_start: BTreeMap<Stage, LastStart>,
+    figures: BTreeMap<Stage, StageFigures>,
 }
 
 impl Scheduler {
@@ -144,6 +179,7 @@ impl Scheduler {
             load_per_processor: BTreeMap::new(),
             held_locks: BTreeMap::new(),
             last_start: BTreeMap::new(),
+            figures: BTreeMap::new(),
         }
     }
 
@@ -162,6 +198,9 @@ impl Scheduler {
             stage,
             arrived: now,
         });
+        let figures = self.figures.entry(stage).or_default();
+        figures.submitted += 1;
+        figures.waiting += 1;
         ticket
     }
 
@@ -268,14 +307,29 @@ impl Scheduler {
             },
         );
         self.running.insert(grant.ticket, grant.clone());
+        let figures = self.figures.entry(grant.stage).or_default();
+        figures.started += 1;
+        figures.waiting = figures.waiting.saturating_sub(1);
+        figures.running += 1;
+        figures.total_wait += grant.waited;
     }
 
-    /// Records that a running task ended (whatever its outcome) and frees its slot, its
-    /// locks and its stage's token; or forgets a waiting task that is no longer wanted.
-    /// Call [`Scheduler::schedule`] afterwards to start whoever can now.
-    pub fn finish(&mut self, ticket: TaskTicket) -> Result<(), UnknownTicket> {
+    /// Records that a running task ended at `now` with `outcome` and frees its slot, its
+    /// locks and its stage's token; or forgets a waiting task that is no longer wanted
+    /// (counted as cancelled). Call [`Scheduler::schedule`] afterwards to start whoever
+    /// can now.
+    pub fn finish(
+        &mut self,
+        ticket: TaskTicket,
+        now: Timestamp,
+        outcome: TaskOutcome,
+    ) -> Result<(), UnknownTicket> {
         if let Some(position) = self.waiting.iter().position(|task| task.ticket == ticket) {
-            self.waiting.remove(position);
+            if let Some(task) = self.waiting.remove(position) {
+                let figures = self.figures.entry(task.stage).or_default();
+                figures.waiting = figures.waiting.saturating_sub(1);
+                figures.cancelled += 1;
+            }
             return Ok(());
         }
         let grant = self.running.remove(&ticket).ok_or(UnknownTicket(ticket))?;
@@ -287,7 +341,20 @@ impl Scheduler {
         for name in &self.limits.processors_of(grant.stage)[grant.processor].locks {
             decrement(&mut self.held_locks, name);
         }
+        let figures = self.figures.entry(grant.stage).or_default();
+        figures.running = figures.running.saturating_sub(1);
+        figures.total_run += now.saturating_duration_since(grant.started_at);
+        match outcome {
+            TaskOutcome::Succeeded => figures.succeeded += 1,
+            TaskOutcome::Failed => figures.failed += 1,
+            TaskOutcome::Cancelled => figures.cancelled += 1,
+        }
         Ok(())
+    }
+
+    /// Each stage's figures so far.
+    pub fn figures(&self) -> &BTreeMap<Stage, StageFigures> {
+        &self.figures
     }
 
     /// The earliest time at which a staggered stage's interval ends while a task of that
@@ -386,7 +453,9 @@ mod tests {
             .map(|grant| grant.ticket)
             .collect();
         assert_eq!(first, tickets[..2]);
-        scheduler.finish(tickets[1]).expect("running");
+        scheduler
+            .finish(tickets[1], at(10), TaskOutcome::Succeeded)
+            .expect("running");
         let next = scheduler.schedule(at(10));
         assert_eq!(next.len(), 1);
         assert_eq!(next[0].ticket, tickets[2]);
@@ -405,13 +474,17 @@ mod tests {
         assert!(scheduler.schedule(at(29)).is_empty());
         assert_eq!(scheduler.next_wakeup(at(29)), Some(at(30)));
         assert_eq!(scheduler.schedule(at(30))[0].ticket, second);
-        scheduler.finish(second).expect("running");
+        scheduler
+            .finish(second, at(31), TaskOutcome::Succeeded)
+            .expect("running");
         assert_eq!(
             scheduler.schedule(at(31))[0].ticket,
             third,
             "the previous start ended"
         );
-        scheduler.finish(first).expect("running");
+        scheduler
+            .finish(first, at(40), TaskOutcome::Failed)
+            .expect("running");
     }
 
     #[test]
@@ -430,7 +503,9 @@ mod tests {
         let pc2_again = scheduler.submit(Stage::Pc2, at(2));
         assert_eq!(scheduler.schedule(at(2))[0].ticket, pc2);
         assert_eq!(scheduler.held_units("gpu"), 1);
-        scheduler.finish(pc2).expect("running");
+        scheduler
+            .finish(pc2, at(3), TaskOutcome::Succeeded)
+            .expect("running");
         let grants = scheduler.schedule(at(3));
         assert_eq!(grants.len(), 1);
         assert_eq!(grants[0].ticket, c2, "the C2 arrived before the second PC2");
@@ -438,7 +513,9 @@ mod tests {
             scheduler.blocked_stages(at(3)).get(&Stage::Pc2),
             Some(&WaitReason::NoFreeProcessor)
         );
-        scheduler.finish(c2).expect("running");
+        scheduler
+            .finish(c2, at(4), TaskOutcome::Succeeded)
+            .expect("running");
         assert_eq!(scheduler.schedule(at(4))[0].ticket, pc2_again);
     }
 
@@ -460,6 +537,10 @@ mod tests {
         // Free slots 1 and 3: the second gets tasks until both have one free, then ties
         // go to the lower index.
         assert_eq!(processors, [1, 1, 0, 1]);
-        assert!(scheduler.finish(TaskTicket(99)).is_err());
+        assert!(
+            scheduler
+                .finish(TaskTicket(99), at(0), TaskOutcome::Failed)
+                .is_err()
+        );
     }
 }

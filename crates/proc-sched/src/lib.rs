@@ -18,7 +18,8 @@ pub mod consumer;
 pub mod protocol;
 
 pub use accounting::{
-    Grant, ProcessorLimits, Scheduler, SchedulerLimits, TaskTicket, UnknownTicket, WaitReason,
+    Grant, ProcessorLimits, Scheduler, SchedulerLimits, StageFigures, TaskOutcome, TaskTicket,
+    UnknownTicket, WaitReason,
 };
 pub use budget::{CgroupSupport, CpuSet, LaunchSpec};
 pub use child::{

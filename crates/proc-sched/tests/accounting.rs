@@ -217,6 +217,27 @@ impl Observer {
                 "lock {lock} accounting"
             );
         }
+        for (stage, figures) in scheduler.figures() {
+            assert_eq!(
+                figures.running,
+                self.stage_count(*stage) as u64,
+                "{stage} busy slots"
+            );
+            let waiting = scheduler
+                .waiting()
+                .filter(|(_, waiting_stage, _)| waiting_stage == stage)
+                .count();
+            assert_eq!(figures.waiting, waiting as u64, "{stage} waiting");
+            assert_eq!(
+                figures.submitted,
+                figures.waiting
+                    + figures.running
+                    + figures.succeeded
+                    + figures.failed
+                    + figures.cancelled,
+                "{stage}: every submitted task is waiting, running or ended"
+            );
+        }
         let mut seen_stages = BTreeSet::new();
         for (_, stage, _) in scheduler.waiting() {
             if seen_stages.insert(stage) {
@@ -255,14 +276,14 @@ proptest! {
                     let running: Vec<TaskTicket> = observer.running.keys().copied().collect();
                     if !running.is_empty() {
                         let ticket = running[pick % running.len()];
-                        scheduler.finish(ticket).expect("a running task can end");
+                        scheduler.finish(ticket, now, proc_sched::accounting::TaskOutcome::Succeeded).expect("a running task can end");
                         observer.ended(ticket);
                     }
                 }
                 Step::CancelWaiting(pick) => {
                     let waiting: Vec<TaskTicket> = scheduler.waiting().map(|(ticket, _, _)| ticket).collect();
                     if !waiting.is_empty() {
-                        scheduler.finish(waiting[pick % waiting.len()]).expect("a waiting task can be cancelled");
+                        scheduler.finish(waiting[pick % waiting.len()], now, proc_sched::accounting::TaskOutcome::Cancelled).expect("a waiting task can be cancelled");
                     }
                 }
                 Step::Advance(seconds) => now = now.saturating_add(Duration::from_secs(seconds)),

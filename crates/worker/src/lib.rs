@@ -7,6 +7,7 @@
 //! preparing sealing stores and checking that a plan of them fits its disks; and checking
 //! a `[processors]` section against the machine.
 
+pub mod params;
 pub mod processors;
 pub mod store;
 pub mod walk;

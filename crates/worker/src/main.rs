@@ -48,8 +48,40 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         arguments: Vec<OsString>,
     },
+    /// Make or check proof parameters for test sector sizes.
+    Params {
+        #[command(subcommand)]
+        command: ParamsCommand,
+    },
+    /// Run a built-in processor for a stage (started by the daemon, or named in a
+    /// `[[processors.<stage>]]` entry).
+    Processor {
+        /// add_pieces, tree_d, pc1, pc2, c1 or c2.
+        stage: String,
+        /// Answer with deterministic fake proofs instead of real ones; for orchestration
+        /// tests and devnets only (configured by SEALCLUSTER_FAKE_PROOFS).
+        #[arg(long)]
+        fake_proofs: bool,
+    },
     /// Run the worker daemon.
     Daemon,
+}
+
+#[derive(Subcommand, Debug)]
+enum ParamsCommand {
+    /// Make the missing Groth parameters and verifying keys of a test sector size into
+    /// FIL_PROOFS_PARAMETER_CACHE (default /var/tmp/filecoin-proof-parameters).
+    Generate {
+        /// 2KiB, 8MiB or 512MiB.
+        #[arg(long)]
+        sector_size: proofs::params::TestSectorSize,
+    },
+    /// Say which parameter files of a test sector size are missing.
+    Check {
+        /// 2KiB, 8MiB or 512MiB.
+        #[arg(long)]
+        sector_size: proofs::params::TestSectorSize,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -130,6 +162,30 @@ fn main() -> anyhow::Result<()> {
                 .context("read the launcher's arguments")?;
             // Returns only if the processor could not be started.
             return Err(proc_sched::budget::exec_launch(&spec)).context("launch a processor");
+        }
+        Command::Params {
+            command: ParamsCommand::Generate { sector_size },
+        } => print!("{}", worker::params::generate_missing(sector_size)?),
+        Command::Params {
+            command: ParamsCommand::Check { sector_size },
+        } => print!("{}", worker::params::check(sector_size)?),
+        Command::Processor { stage, fake_proofs } => {
+            let backend: std::sync::Arc<dyn proofs::ProofBackend> = if fake_proofs {
+                std::sync::Arc::new(
+                    proofs::FakeProofs::from_environment().map_err(anyhow::Error::msg)?,
+                )
+            } else {
+                std::sync::Arc::new(proofs::RealProofs)
+            };
+            if !proofs::backend::BUILT_IN_STAGES.contains(&stage.as_str()) {
+                anyhow::bail!(
+                    "there is no built-in processor for {stage:?}; built-in stages are {}",
+                    proofs::backend::BUILT_IN_STAGES.join(", ")
+                );
+            }
+            let served = stage.clone();
+            proc_sched::serve_stage(&stage, move |task| backend.run(&served, task))
+                .with_context(|| format!("serve the {stage} processor"))?;
         }
         Command::Daemon => anyhow::bail!(
             "the sealing-worker daemon is not implemented in this build yet; \

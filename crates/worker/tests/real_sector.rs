@@ -1,0 +1,372 @@
+//! A 2KiB sector sealed for real through the built-in processors, each a child process
+//! (`sealing-worker processor <stage>`), then once more with the Python relay example
+//! standing in for PC1; the proof must verify with the real verifier. The same pipeline
+//! with `--fake-proofs` checks that the fake backend keeps the shapes and that its proofs
+//! never pass the real verifier.
+//!
+//! The 2KiB parameters (about 1.1 GB, minutes to make) are made once into
+//! `target/tmp/filecoin-proof-parameters` by `sealing-worker params generate` and reused
+//! by every later run.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use proc_sched::{ExternalProcessor, ProcessorCommand};
+use proofs::FakeProofs;
+use proofs::api::{RegisteredSealProof, SectorId};
+use proofs::backend::{SealToVerify, verify_real_post, verify_real_seal};
+use proofs::tasks::prover_id_of;
+use proofs::tasks::{PostOutput, PostTask};
+use serde_json::{Value, json};
+
+const MINER: u64 = 1000;
+const SECTOR_NUMBER: u64 = 7;
+const TICKET: [u8; 32] = [1; 32];
+const SEED: [u8; 32] = [2; 32];
+const POST_SEED: [u8; 32] = [9; 32];
+/// The bytes of the deal-like piece sealed into the sector; the rest of the sector's
+/// 2,032 unpadded bytes are zeros.
+const PAYLOAD_BYTES: usize = 1000;
+
+fn payload() -> Vec<u8> {
+    (0..PAYLOAD_BYTES)
+        .map(|index| (index * 7 % 251) as u8)
+        .collect()
+}
+
+fn worker_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sealing-worker"))
+}
+
+fn parameter_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("filecoin-proof-parameters")
+}
+
+/// Makes the 2KiB parameters unless an earlier run did.
+fn ensure_parameters() {
+    let started = Instant::now();
+    let output = std::process::Command::new(worker_binary())
+        .args(["params", "generate", "--sector-size", "2KiB"])
+        .env("FIL_PROOFS_PARAMETER_CACHE", parameter_cache())
+        .output()
+        .expect("run sealing-worker params generate");
+    assert!(
+        output.status.success(),
+        "params generate failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    eprintln!(
+        "2KiB parameters ready in {:.0} s:\n{}",
+        started.elapsed().as_secs_f64(),
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+fn built_in(stage: &str, fake: bool) -> ProcessorCommand {
+    let mut args: Vec<OsString> = vec!["processor".into(), stage.into()];
+    if fake {
+        args.push("--fake-proofs".into());
+    }
+    ProcessorCommand {
+        args,
+        envs: vec![(
+            "FIL_PROOFS_PARAMETER_CACHE".into(),
+            parameter_cache().into(),
+        )],
+        ..ProcessorCommand::new(stage, worker_binary())
+    }
+}
+
+fn python_relay_for(stage: &str) -> ProcessorCommand {
+    let relay =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/processors/relay.py");
+    ProcessorCommand {
+        args: vec![
+            relay.into(),
+            stage.into(),
+            worker_binary().into(),
+            "processor".into(),
+            stage.into(),
+        ],
+        envs: vec![(
+            "FIL_PROOFS_PARAMETER_CACHE".into(),
+            parameter_cache().into(),
+        )],
+        ..ProcessorCommand::new(stage, "python3")
+    }
+}
+
+struct Sealed {
+    comm_r: [u8; 32],
+    comm_d: [u8; 32],
+    proof: Vec<u8>,
+    cache: PathBuf,
+    sealed: PathBuf,
+    staged: PathBuf,
+}
+
+fn bytes32(value: &Value) -> [u8; 32] {
+    serde_json::from_value(value.clone()).expect("32 bytes")
+}
+
+/// Runs the sector through the stages, each on the processor `command_for` gives.
+async fn seal(store: &Path, command_for: impl Fn(&str) -> ProcessorCommand) -> Sealed {
+    let sector = format!("s-t0{MINER}-{SECTOR_NUMBER}");
+    let staged = store.join("data/unsealed").join(&sector);
+    let cache = store.join("data/cache").join(&sector);
+    let sealed = store.join("data/sealed").join(&sector);
+    let prover_id = prover_id_of(MINER);
+    let mut processors = std::collections::BTreeMap::new();
+    for stage in ["add_pieces", "tree_d", "pc1", "pc2", "c1", "c2"] {
+        let processor = ExternalProcessor::start(command_for(stage))
+            .await
+            .unwrap_or_else(|error| panic!("start the {stage} processor: {error}"));
+        processors.insert(stage, processor);
+    }
+    let run = |stage: &'static str, task: Value| {
+        let processor = &processors[stage];
+        async move {
+            let started = Instant::now();
+            let output = processor
+                .process(&task, Some(Duration::from_secs(600)))
+                .await
+                .unwrap_or_else(|error| panic!("{stage} failed: {error}"));
+            eprintln!("{stage} took {:.2} s", started.elapsed().as_secs_f64());
+            output
+        }
+    };
+    let piece_file = store.join("piece");
+    std::fs::write(&piece_file, payload()).expect("write the piece");
+    let pieces = run(
+        "add_pieces",
+        json!({
+            "seal_proof_type": "StackedDrg2KiBV1_1",
+            "pieces": [{"piece_file": {"local": piece_file}, "payload_size": PAYLOAD_BYTES, "piece_size": 2048}],
+            "staged_filepath": staged,
+        }),
+    )
+    .await;
+    assert_eq!(
+        run("tree_d", json!({"registered_proof": "StackedDrg2KiBV1_1", "staged_file": staged, "cache_dir": cache}))
+            .await,
+        json!(true)
+    );
+    let pc1 = run(
+        "pc1",
+        json!({
+            "registered_proof": "StackedDrg2KiBV1_1", "cache_path": cache, "in_path": staged,
+            "out_path": sealed, "prover_id": prover_id, "sector_id": SECTOR_NUMBER,
+            "ticket": TICKET, "piece_infos": pieces,
+        }),
+    )
+    .await;
+    let pc2 = run(
+        "pc2",
+        json!({"pc1out": pc1, "cache_dir": cache, "sealed_file": sealed}),
+    )
+    .await;
+    let c1 = run(
+        "c1",
+        json!({
+            "cache_path": cache, "replica_path": sealed, "prover_id": prover_id,
+            "sector_id": SECTOR_NUMBER, "ticket": TICKET, "seed": SEED, "pre_commit": pc2,
+            "piece_infos": pieces,
+        }),
+    )
+    .await;
+    let c2 = run(
+        "c2",
+        json!({"c1out": c1, "prover_id": prover_id, "sector_id": SECTOR_NUMBER, "miner_id": MINER}),
+    )
+    .await;
+    Sealed {
+        comm_r: bytes32(&pc2["comm_r"]),
+        comm_d: bytes32(&pc2["comm_d"]),
+        proof: serde_json::from_value(c2["proof"].clone()).expect("proof bytes"),
+        cache,
+        sealed,
+        staged,
+    }
+}
+
+fn to_verify(sealed: &Sealed, seed: [u8; 32]) -> SealToVerify {
+    SealToVerify {
+        registered_proof: RegisteredSealProof::StackedDrg2KiBV1_1,
+        comm_r: sealed.comm_r,
+        comm_d: sealed.comm_d,
+        prover_id: prover_id_of(MINER),
+        sector_id: SectorId::from(SECTOR_NUMBER),
+        ticket: TICKET,
+        seed,
+        proof: sealed.proof.clone(),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("start a tokio runtime")
+}
+
+#[test]
+fn a_real_2kib_sector_is_sealed_through_built_in_processors_and_through_the_python_relay() {
+    ensure_parameters();
+    let runtime = runtime();
+    for via_relay in [false, true] {
+        let store = tempfile::tempdir().expect("create a sealing store");
+        let sealed = runtime.block_on(seal(store.path(), |stage| {
+            if via_relay && stage == "pc1" {
+                python_relay_for(stage)
+            } else {
+                built_in(stage, false)
+            }
+        }));
+        assert_eq!(sealed.proof.len(), 192, "one partition's Groth16 proof");
+        assert_eq!(
+            verify_real_seal(&to_verify(&sealed, SEED)),
+            Ok(true),
+            "the proof verifies"
+        );
+        assert_eq!(
+            verify_real_seal(&to_verify(&sealed, [3; 32])),
+            Ok(false),
+            "the proof does not verify for another seed"
+        );
+        assert_eq!(
+            std::fs::metadata(
+                store
+                    .path()
+                    .join(format!("data/sealed/s-t0{MINER}-{SECTOR_NUMBER}"))
+            )
+            .expect("the sealed replica exists")
+            .len(),
+            2048
+        );
+        assert!(
+            !FakeProofs::verify_seal(&to_verify(&sealed, SEED)),
+            "a real proof is not a fake one"
+        );
+        if !via_relay {
+            runtime.block_on(prove_and_unseal(store.path(), &sealed));
+        }
+    }
+}
+
+/// Unseals the sector and proves it with window and winning PoSt, through the built-in
+/// processors, and checks the results with the real verifiers.
+async fn prove_and_unseal(store: &Path, sealed: &Sealed) {
+    let unsealer = ExternalProcessor::start(built_in("unseal", false))
+        .await
+        .expect("start unseal");
+    let output = store.join("unsealed-copy");
+    let task = json!({
+        "registered_proof": "StackedDrg2KiBV1_1", "prover_id": prover_id_of(MINER),
+        "sector_id": SECTOR_NUMBER, "comm_d": sealed.comm_d, "ticket": TICKET,
+        "cache_dir": sealed.cache, "sealed_file": sealed.sealed, "unsealed_output": output,
+        "offset": 0, "num_bytes": 2032,
+    });
+    let written = unsealer
+        .process(&task, Some(Duration::from_secs(120)))
+        .await
+        .expect("unseal");
+    assert_eq!(written, json!(2032));
+    let unsealed = std::fs::read(&output).expect("read the unsealed copy");
+    assert_eq!(unsealed.len(), 2032);
+    assert_eq!(
+        unsealed[..PAYLOAD_BYTES],
+        payload()[..],
+        "unsealing gives back the piece's data"
+    );
+    assert!(
+        unsealed[PAYLOAD_BYTES..].iter().all(|byte| *byte == 0),
+        "and zeros after it"
+    );
+    assert_eq!(
+        std::fs::metadata(&sealed.staged)
+            .expect("the staged file")
+            .len(),
+        2048,
+        "the staged file holds the fr32-padded sector"
+    );
+
+    for (stage, proof_type) in [
+        ("window_post", "StackedDrgWindow2KiBV1_2"),
+        ("winning_post", "StackedDrgWinning2KiBV1"),
+    ] {
+        let prover = ExternalProcessor::start(built_in(stage, false))
+            .await
+            .expect("start a PoSt processor");
+        let task_json = json!({
+            "miner_id": MINER, "proof_type": proof_type, "seed": POST_SEED,
+            "replicas": [{"sector_id": SECTOR_NUMBER, "comm_r": sealed.comm_r, "cache_dir": sealed.cache, "sealed_file": sealed.sealed}],
+        });
+        let started = Instant::now();
+        let output = prover
+            .process(&task_json, Some(Duration::from_secs(300)))
+            .await
+            .unwrap_or_else(|error| panic!("{stage} failed: {error}"));
+        eprintln!("{stage} took {:.2} s", started.elapsed().as_secs_f64());
+        let task: PostTask = serde_json::from_value(task_json).expect("a PoSt task");
+        let output: PostOutput = serde_json::from_value(output).expect("a PoSt output");
+        assert!(output.faults.is_empty(), "{stage}: {output:?}");
+        assert_eq!(
+            verify_real_post(&task, &output),
+            Ok(true),
+            "{stage} verifies"
+        );
+        let mut other_seed = task.clone();
+        other_seed.seed = [8; 32];
+        assert_eq!(
+            verify_real_post(&other_seed, &output),
+            Ok(false),
+            "{stage} is bound to its seed"
+        );
+    }
+
+    // A sector whose replica is gone is reported as a fault, not as an error.
+    let prover = ExternalProcessor::start(built_in("window_post", false))
+        .await
+        .expect("start window PoSt");
+    let missing = json!({
+        "miner_id": MINER, "proof_type": "StackedDrgWindow2KiBV1_2", "seed": POST_SEED,
+        "replicas": [{"sector_id": SECTOR_NUMBER, "comm_r": sealed.comm_r, "cache_dir": sealed.cache, "sealed_file": store.join("gone")}],
+    });
+    let answer = prover
+        .process(&missing, Some(Duration::from_secs(300)))
+        .await
+        .expect("window PoSt answers");
+    let output: PostOutput = serde_json::from_value(answer).expect("a PoSt output");
+    assert_eq!(output.faults, [SECTOR_NUMBER], "{output:?}");
+    assert!(output.proofs.is_empty());
+}
+
+#[test]
+fn the_fake_backend_keeps_the_shapes_and_its_proofs_fail_the_real_verifier() {
+    ensure_parameters();
+    let runtime = runtime();
+    let store = tempfile::tempdir().expect("create a sealing store");
+    let started = Instant::now();
+    let sealed = runtime.block_on(seal(store.path(), |stage| built_in(stage, true)));
+    eprintln!(
+        "a fake sector took {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(FakeProofs::verify_seal(&to_verify(&sealed, SEED)));
+    assert!(!FakeProofs::verify_seal(&to_verify(&sealed, [3; 32])));
+    assert!(
+        !matches!(verify_real_seal(&to_verify(&sealed, SEED)), Ok(true)),
+        "the real verifier never accepts a fake proof"
+    );
+    for name in ["sc-02-data-tree-r-last.dat", "p_aux", "t_aux"] {
+        assert!(
+            store
+                .path()
+                .join(format!("data/cache/s-t0{MINER}-{SECTOR_NUMBER}/{name}"))
+                .exists(),
+            "{name}"
+        );
+    }
+}

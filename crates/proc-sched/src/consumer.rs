@@ -2,7 +2,8 @@
 //!
 //! [`serve_stage`] turns a function from task to output into a processor: it prints the
 //! ready line, reads one request per line, runs each request on a thread of its own (the
-//! parent bounds how many are in flight) and writes each answer as one line. The
+//! parent bounds how many are in flight) and writes each answer as one line; a task that
+//! panics is answered with an error rather than left hanging. The
 //! built-in processors (`sealing-worker processor <stage>`) are made with it, and so can
 //! any custom processor.
 
@@ -41,7 +42,14 @@ where
         };
         let handler = Arc::clone(&handler);
         std::thread::spawn(move || {
-            let response = match handler(request.task) {
+            // A panic in the task's code fails that task with a message instead of
+            // leaving its request unanswered.
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(request.task)))
+                    .unwrap_or_else(|panic| {
+                        Err(format!("the task panicked: {}", panic_message(&panic)))
+                    });
+            let response = match outcome {
                 Ok(output) => Response {
                     id: request.id,
                     err_msg: None,
@@ -57,6 +65,16 @@ where
         });
     }
     Ok(())
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "no message".to_owned()
+    }
 }
 
 fn write_response(response: &Response<Value>) {

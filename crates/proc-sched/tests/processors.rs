@@ -180,6 +180,7 @@ fn behave(task: Value) -> Result<Value, String> {
             Ok(json!(number * number))
         }
         Some("fail") => Err("the disk said no".to_owned()),
+        Some("panic") => panic!("an index out of bounds in proofs code"),
         Some("null") => Ok(Value::Null),
         Some("hang") => loop {
             std::thread::sleep(Duration::from_secs(60));
@@ -284,6 +285,17 @@ fn processor_errors(runtime: &tokio::runtime::Runtime) {
         assert_eq!(error.level(), FailureLevel::Permanent);
         assert!(error.to_string().contains("the disk said no"), "{error}");
         let error = processor
+            .process(&json!({"op": "panic"}), Some(Duration::from_secs(10)))
+            .await
+            .expect_err("panics");
+        assert!(matches!(error, ProcessError::TaskFailed { .. }), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("the task panicked: an index out of bounds"),
+            "{error}"
+        );
+        let error = processor
             .process(&json!({"op": "null"}), None)
             .await
             .expect_err("no output");
@@ -291,7 +303,12 @@ fn processor_errors(runtime: &tokio::runtime::Runtime) {
             matches!(error, ProcessError::OutputMissing { .. }),
             "{error}"
         );
-        assert_eq!(processor.health().failed, 2);
+        assert_eq!(processor.health().failed, 3);
+        assert_eq!(
+            processor.health().restarts,
+            0,
+            "a panicking task does not take the processor down"
+        );
     });
 }
 

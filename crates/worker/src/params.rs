@@ -12,9 +12,32 @@ use indicatif::{ProgressBar, ProgressStyle};
 use proofs::params::{TestSectorSize, files, generate};
 
 /// Makes the missing parameters of `size`, with a progress bar on standard error, and
-/// returns a report.
+/// returns a report. Concurrent runs on one cache take turns (an advisory lock on
+/// `.sealcluster-params.lock` in the cache), so two of them never make the same file at
+/// once or read one half written.
 pub fn generate_missing(size: TestSectorSize) -> anyhow::Result<String> {
     let circuits = files(size).context("list the parameter files")?;
+    let cache = circuits
+        .first()
+        .and_then(|circuit| circuit.params.parent())
+        .map(std::path::Path::to_path_buf)
+        .context("find the parameter cache")?;
+    std::fs::create_dir_all(&cache).with_context(|| format!("create {}", cache.display()))?;
+    let lock_path = cache.join(".sealcluster-params.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("open {}", lock_path.display()))?;
+    if lock.try_lock().is_err() {
+        eprintln!(
+            "waiting for another `params generate` on {} to finish",
+            cache.display()
+        );
+        lock.lock()
+            .with_context(|| format!("lock {}", lock_path.display()))?;
+    }
     let missing: Vec<_> = circuits
         .iter()
         .filter(|files| !files.missing().is_empty())

@@ -43,8 +43,14 @@ fn parameter_cache() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("filecoin-proof-parameters")
 }
 
-/// Makes the 2KiB parameters unless an earlier run did.
+/// Makes the 2KiB parameters unless an earlier run did. The tests of this file share one
+/// generation: the second to ask waits for the first.
 fn ensure_parameters() {
+    static GENERATED: std::sync::Once = std::sync::Once::new();
+    GENERATED.call_once(generate_parameters);
+}
+
+fn generate_parameters() {
     let started = Instant::now();
     let output = std::process::Command::new(worker_binary())
         .args(["params", "generate", "--sector-size", "2KiB"])

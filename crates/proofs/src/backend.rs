@@ -23,8 +23,8 @@ use filecoin_proofs_api::post::{
     generate_window_post, generate_winning_post, verify_window_post, verify_winning_post,
 };
 use filecoin_proofs_api::seal::{
-    add_piece, get_unsealed_range, seal_commit_phase1, seal_commit_phase2, seal_pre_commit_phase1,
-    seal_pre_commit_phase2, verify_seal,
+    add_piece, generate_synth_proofs, get_unsealed_range, seal_commit_phase1, seal_commit_phase2,
+    seal_pre_commit_phase1, seal_pre_commit_phase2, verify_seal,
 };
 use filecoin_proofs_api::{
     Commitment, PaddedBytesAmount, PieceInfo, PoStType, PrivateReplicaInfo, ProverId,
@@ -35,16 +35,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::tasks::{
-    AddPiecesTask, C1Task, C2Task, Pc1Task, Pc2Task, PieceSource, PostOutput, PostTask, TreeDTask,
-    UnsealTask,
+    AddPiecesTask, C1Task, C2Task, Pc1Task, Pc2Task, PieceSource, PostOutput, PostTask,
+    SynthProofTask, TreeDTask, UnsealTask,
 };
 
 /// The stages the built-in processors serve.
-pub const BUILT_IN_STAGES: [&str; 9] = [
+pub const BUILT_IN_STAGES: [&str; 10] = [
     "add_pieces",
     "tree_d",
     "pc1",
     "pc2",
+    "synth_proof",
     "c1",
     "c2",
     "unseal",
@@ -130,6 +131,20 @@ impl ProofBackend for RealProofs {
                     &seal_commit_phase2(task.c1out, task.prover_id, task.sector_id)
                         .map_err(show)?,
                 )
+            }
+            "synth_proof" => {
+                let task: SynthProofTask = decode(stage, task)?;
+                generate_synth_proofs(
+                    &task.cache_path,
+                    &task.replica_path,
+                    task.prover_id,
+                    task.sector_id,
+                    task.ticket,
+                    task.pre_commit,
+                    &task.piece_infos,
+                )
+                .map_err(show)?;
+                Ok(json!(true))
             }
             "unseal" => encode(&unseal(decode(stage, task)?).map_err(show)?),
             "window_post" | "winning_post" => {
@@ -512,6 +527,7 @@ impl ProofBackend for FakeProofs {
                     "comm_d": fake_digest(&json!(["comm_d", pc1])),
                 }))
             }
+            "synth_proof" => Ok(json!(true)),
             "c1" => Ok(json!({"fake_c1": fake_digest(&task), "task": task})),
             "c2" => {
                 let c1 = task

@@ -115,6 +115,27 @@ pub struct C1Task {
     pub piece_infos: Vec<PieceInfo>,
 }
 
+/// `synth_proof` (sealcluster's): the synthetic PoRep proofs, made once after PC2 for a
+/// proof type with the synthetic feature, so C1 needs no sealing layers later. Output:
+/// `true`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SynthProofTask {
+    /// The sector's cache directory.
+    pub cache_path: PathBuf,
+    /// The sealed file.
+    pub replica_path: PathBuf,
+    /// The prover (miner) id.
+    pub prover_id: ProverId,
+    /// The sector number.
+    pub sector_id: SectorId,
+    /// The ticket sealed with.
+    pub ticket: Ticket,
+    /// PC2's output.
+    pub pre_commit: SealPreCommitPhase2Output,
+    /// The staged pieces.
+    pub piece_infos: Vec<PieceInfo>,
+}
+
 /// `c2`: the SNARK. Output: `SealCommitPhase2Output` (`{proof}`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct C2Task {

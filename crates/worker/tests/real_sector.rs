@@ -376,3 +376,76 @@ fn the_fake_backend_keeps_the_shapes_and_its_proofs_fail_the_real_verifier() {
         );
     }
 }
+
+#[test]
+fn a_synthetic_porep_sector_makes_its_synthetic_proofs_and_passes_c1() {
+    let runtime = runtime();
+    let store = tempfile::tempdir().expect("create a sealing store");
+    let proof = "StackedDrg2KiBV1_1_Feat_SyntheticPoRep";
+    runtime.block_on(async {
+        let sector = format!("s-t0{MINER}-{SECTOR_NUMBER}");
+        let staged = store.path().join("data/unsealed").join(&sector);
+        let cache = store.path().join("data/cache").join(&sector);
+        let sealed = store.path().join("data/sealed").join(&sector);
+        let prover_id = prover_id_of(MINER);
+        let mut processors = std::collections::BTreeMap::new();
+        for stage in ["add_pieces", "pc1", "pc2", "synth_proof", "c1"] {
+            let processor = ExternalProcessor::start(built_in(stage, false)).await.expect("start a processor");
+            processors.insert(stage, processor);
+        }
+        let run = |stage: &'static str, task: Value| {
+            let processor = &processors[stage];
+            async move {
+                processor
+                    .process(&task, Some(Duration::from_secs(300)))
+                    .await
+                    .unwrap_or_else(|error| panic!("{stage} failed: {error}"))
+            }
+        };
+        let pieces = run(
+            "add_pieces",
+            json!({"seal_proof_type": proof, "staged_filepath": staged,
+                   "pieces": [{"piece_file": "pledge", "payload_size": 0, "piece_size": 2048}]}),
+        )
+        .await;
+        let pc1 = run(
+            "pc1",
+            json!({"registered_proof": proof, "cache_path": cache, "in_path": staged, "out_path": sealed,
+                   "prover_id": prover_id, "sector_id": SECTOR_NUMBER, "ticket": TICKET, "piece_infos": pieces}),
+        )
+        .await;
+        let pc2 = run("pc2", json!({"pc1out": pc1, "cache_dir": cache, "sealed_file": sealed})).await;
+        assert_eq!(pc2["registered_proof"], json!(proof));
+        let before: Vec<String> = file_names(&cache);
+        let synthetic = run(
+            "synth_proof",
+            json!({"cache_path": cache, "replica_path": sealed, "prover_id": prover_id,
+                   "sector_id": SECTOR_NUMBER, "ticket": TICKET, "pre_commit": pc2, "piece_infos": pieces}),
+        )
+        .await;
+        assert_eq!(synthetic, json!(true));
+        let made: Vec<String> = file_names(&cache).into_iter().filter(|name| !before.contains(name)).collect();
+        assert!(!made.is_empty(), "the synthetic proofs are written to the cache");
+        let c1 = run(
+            "c1",
+            json!({"cache_path": cache, "replica_path": sealed, "prover_id": prover_id,
+                   "sector_id": SECTOR_NUMBER, "ticket": TICKET, "seed": SEED, "pre_commit": pc2,
+                   "piece_infos": pieces}),
+        )
+        .await;
+        assert_eq!(c1["registered_proof"], json!(proof), "C1 ran on the synthetic proofs");
+    });
+}
+
+fn file_names(directory: &Path) -> Vec<String> {
+    std::fs::read_dir(directory)
+        .expect("list the cache")
+        .map(|entry| {
+            entry
+                .expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}

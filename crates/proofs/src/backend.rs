@@ -528,6 +528,33 @@ impl ProofBackend for FakeProofs {
                 }))
             }
             "synth_proof" => Ok(json!(true)),
+            "unseal" => {
+                let task: UnsealTask = decode(stage, task)?;
+                write_stand_in(&task.unsealed_output, task.num_bytes)?;
+                Ok(json!(task.num_bytes))
+            }
+            "window_post" | "winning_post" => {
+                use base64::Engine as _;
+                let task: PostTask = decode(stage, task)?;
+                let faults: Vec<u64> = task
+                    .replicas
+                    .iter()
+                    .filter(|replica| !replica.sealed_file.is_file())
+                    .map(|replica| u64::from(replica.sector_id))
+                    .collect();
+                let proofs = if faults.is_empty() {
+                    let sectors: Vec<u64> = task
+                        .replicas
+                        .iter()
+                        .map(|replica| u64::from(replica.sector_id))
+                        .collect();
+                    let digest = fake_digest(&json!([stage, task.miner_id, task.seed, sectors]));
+                    vec![base64::engine::general_purpose::STANDARD.encode(digest)]
+                } else {
+                    Vec::new()
+                };
+                encode(&PostOutput { proofs, faults })
+            }
             "c1" => Ok(json!({"fake_c1": fake_digest(&task), "task": task})),
             "c2" => {
                 let c1 = task
@@ -594,4 +621,72 @@ fn mix(mut value: u64) -> u64 {
     value = (value ^ (value >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     value = (value ^ (value >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     value ^ (value >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ZEROS: [u8; 32] = [0; 32];
+
+    #[test]
+    fn the_fake_backend_serves_every_built_in_stage_and_fails_on_request() {
+        let directory = tempfile::tempdir().expect("create a temporary directory");
+        let fake = FakeProofs::new(FakeProofsConfig {
+            delays_ms: BTreeMap::new(),
+            failures: vec![FakeFailure {
+                stage: "unseal".to_owned(),
+                sector_id: Some(7),
+                times: 1,
+                message: "disk gone".to_owned(),
+            }],
+        });
+        let unseal = json!({
+            "registered_proof": "StackedDrg2KiBV1_1", "prover_id": ZEROS, "sector_id": 7,
+            "comm_d": ZEROS, "ticket": ZEROS, "cache_dir": directory.path(),
+            "sealed_file": directory.path().join("sealed"),
+            "unsealed_output": directory.path().join("out"), "offset": 0, "num_bytes": 100,
+        });
+        let error = fake
+            .run("unseal", unseal.clone())
+            .expect_err("the first call fails");
+        assert!(
+            error.contains("disk gone (injected by the fake proof backend)"),
+            "{error}"
+        );
+        assert_eq!(
+            fake.run("unseal", unseal).expect("the second succeeds"),
+            json!(100)
+        );
+        assert_eq!(
+            std::fs::metadata(directory.path().join("out"))
+                .expect("written")
+                .len(),
+            100
+        );
+
+        std::fs::write(directory.path().join("sealed"), b"x").expect("write a replica");
+        let post = |sealed: &str| {
+            json!({
+                "miner_id": 1000, "proof_type": "StackedDrgWindow2KiBV1_2", "seed": ZEROS,
+                "replicas": [{"sector_id": 7, "comm_r": ZEROS, "cache_dir": directory.path(),
+                              "sealed_file": directory.path().join(sealed)}],
+            })
+        };
+        let proven: PostOutput =
+            serde_json::from_value(fake.run("window_post", post("sealed")).expect("proves"))
+                .expect("a PoSt output");
+        assert_eq!((proven.proofs.len(), proven.faults.len()), (1, 0));
+        let faulty: PostOutput =
+            serde_json::from_value(fake.run("window_post", post("gone")).expect("answers"))
+                .expect("a PoSt output");
+        assert_eq!(faulty.faults, [7]);
+        for stage in BUILT_IN_STAGES {
+            let error = fake.run(stage, json!({})).err().unwrap_or_default();
+            assert!(
+                !error.contains("needs a processor of its own"),
+                "{stage}: {error}"
+            );
+        }
+    }
 }

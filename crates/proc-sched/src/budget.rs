@@ -12,7 +12,7 @@
 //! `GPU_DEVICE_ORDINAL` ([`gpu_environment`]).
 
 use std::collections::BTreeSet;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -183,6 +183,20 @@ impl CgroupSupport {
             CgroupSupport::Unavailable { reason } => format!(
                 "processor budgets: CPU sets by affinity only and memory NOT limited, because no cgroup is writable ({reason})"
             ),
+        }
+    }
+
+    /// The directories under which the processors' groups are made (the daemon's own
+    /// group, created by [`detect_cgroup_support`]); remove them once no processor uses
+    /// them.
+    pub fn parent_directories(&self) -> Vec<PathBuf> {
+        match self {
+            CgroupSupport::V2 { parent } => vec![parent.clone()],
+            CgroupSupport::V1 {
+                cpuset_parent,
+                memory_parent,
+            } => vec![cpuset_parent.clone(), memory_parent.clone()],
+            CgroupSupport::Unavailable { .. } => Vec::new(),
         }
     }
 
@@ -503,13 +517,6 @@ pub fn allowed_cpus_of(pid: u32) -> io::Result<CpuSet> {
         .map_err(|error: BadCpuList| io::Error::new(io::ErrorKind::InvalidData, error))
 }
 
-/// The processor's program in a launcher's argument list, for logs that should name the
-/// real program rather than the launcher.
-pub fn launched_program(arguments: &[OsString]) -> Option<&OsStr> {
-    let position = arguments.iter().position(|argument| argument == "--")?;
-    arguments.get(position + 1).map(OsString::as_os_str)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -537,10 +544,6 @@ mod tests {
         };
         let arguments = spec.to_arguments();
         assert_eq!(LaunchSpec::from_arguments(&arguments).expect("parse"), spec);
-        assert_eq!(
-            launched_program(&arguments),
-            Some(OsStr::new("/usr/bin/python3"))
-        );
         assert!(LaunchSpec::from_arguments(&["--cpus".into()]).is_err());
         assert!(LaunchSpec::from_arguments(&["--".into()]).is_err());
     }

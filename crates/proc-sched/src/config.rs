@@ -10,7 +10,7 @@
 //! and refuses what cannot hold: CPUs or GPUs the machine lacks, more memory than it has,
 //! a GPU given to two processors, a lock that is not declared.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -440,15 +440,6 @@ impl ProcessorsConfig {
             }
         }
         limits
-    }
-
-    /// Every GPU any processor lists.
-    pub fn gpus_in_use(&self) -> BTreeSet<u32> {
-        self.stages
-            .values()
-            .flatten()
-            .flat_map(|entry| entry.gpus.iter().copied())
-            .collect()
     }
 }
 

@@ -16,8 +16,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use proc_sched::budget::{
-    CgroupSupport, CpuSet, LaunchSpec, allowed_cpus_of, create_processor_groups,
-    detect_cgroup_support, exec_launch,
+    CpuSet, LaunchSpec, allowed_cpus_of, create_processor_groups, detect_cgroup_support,
+    exec_launch,
 };
 use proc_sched::{
     ChildState, ExternalProcessor, ProcessError, ProcessorCommand, SpawnError, serve_stage,
@@ -639,16 +639,8 @@ fn cgroup_budget(runtime: &tokio::runtime::Runtime) {
     let support =
         detect_cgroup_support(std::path::Path::new("/sys/fs/cgroup"), &self_cgroup, &group);
     println!("    {}", support.describe());
-    let parents: Vec<PathBuf> = match &support {
-        CgroupSupport::V2 { parent } => vec![parent.clone()],
-        CgroupSupport::V1 {
-            cpuset_parent,
-            memory_parent,
-        } => vec![cpuset_parent.clone(), memory_parent.clone()],
-        CgroupSupport::Unavailable { .. } => Vec::new(),
-    };
     let mut cleanup = GroupCleanup {
-        directories: parents,
+        directories: support.parent_directories(),
     };
     assert!(
         support.limits_memory(),

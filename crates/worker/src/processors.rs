@@ -72,23 +72,10 @@ pub fn check_file(path: &Path) -> anyhow::Result<String> {
         "sealcluster-check",
     );
     let _ = writeln!(report, "{}", support.describe());
-    remove_probe_groups(&support);
-    let _ = writeln!(report, "the [processors] section can run on this machine");
-    Ok(report)
-}
-
-/// The check creates its probe group to learn whether cgroups are writable; it removes
-/// it again, since no processor will join it.
-fn remove_probe_groups(support: &proc_sched::CgroupSupport) {
-    let directories = match support {
-        proc_sched::CgroupSupport::V2 { parent } => vec![parent.clone()],
-        proc_sched::CgroupSupport::V1 {
-            cpuset_parent,
-            memory_parent,
-        } => vec![cpuset_parent.clone(), memory_parent.clone()],
-        proc_sched::CgroupSupport::Unavailable { .. } => Vec::new(),
-    };
-    for directory in directories {
+    // The probe group only told whether cgroups are writable; no processor will join it.
+    for directory in support.parent_directories() {
         let _ = std::fs::remove_dir(directory);
     }
+    let _ = writeln!(report, "the [processors] section can run on this machine");
+    Ok(report)
 }

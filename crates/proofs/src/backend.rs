@@ -12,7 +12,7 @@
 //! the real verifier.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Mutex;
@@ -20,27 +20,35 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use filecoin_proofs_api::post::{
-    generate_window_post, generate_winning_post, verify_window_post, verify_winning_post,
+    generate_fallback_sector_challenges, generate_single_vanilla_proof,
+    generate_single_window_post_with_vanilla, generate_window_post,
+    generate_window_post_with_vanilla, generate_winning_post, generate_winning_post_with_vanilla,
+    verify_window_post, verify_winning_post,
 };
 use filecoin_proofs_api::seal::{
     add_piece, generate_synth_proofs, get_unsealed_range, seal_commit_phase1, seal_commit_phase2,
     seal_pre_commit_phase1, seal_pre_commit_phase2, verify_seal,
 };
+use filecoin_proofs_api::update::{
+    empty_sector_update_encode_into, generate_empty_sector_update_proof_with_vanilla,
+    generate_partition_proofs, verify_empty_sector_update_proof,
+};
 use filecoin_proofs_api::{
-    Commitment, PaddedBytesAmount, PieceInfo, PoStType, PrivateReplicaInfo, ProverId,
-    PublicReplicaInfo, RegisteredSealProof, SectorId, StorageProofsError, Ticket,
-    UnpaddedByteIndex, UnpaddedBytesAmount,
+    Commitment, PaddedBytesAmount, PartitionProofBytes, PieceInfo, PoStType, PrivateReplicaInfo,
+    ProverId, PublicReplicaInfo, RegisteredSealProof, RegisteredUpdateProof, SectorId,
+    StorageProofsError, Ticket, UnpaddedByteIndex, UnpaddedBytesAmount,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::tasks::{
-    AddPiecesTask, C1Task, C2Task, Pc1Task, Pc2Task, PieceSource, PostOutput, PostTask,
-    SynthProofTask, TreeDTask, UnsealTask,
+    AddPiecesTask, C1Task, C2Task, Pc1Task, Pc2Task, PostOutput, PostReplica, PostSnarkTask,
+    PostTask, PostVanillaOutput, PostVanillaTask, SnapEncodeOutput, SnapEncodeTask, SnapProveTask,
+    SnapVanillaTask, SynthProofTask, TreeDTask, UnsealTask, VanillaPostProof,
 };
 
 /// The stages the built-in processors serve.
-pub const BUILT_IN_STAGES: [&str; 10] = [
+pub const BUILT_IN_STAGES: [&str; 15] = [
     "add_pieces",
     "tree_d",
     "pc1",
@@ -48,9 +56,14 @@ pub const BUILT_IN_STAGES: [&str; 10] = [
     "synth_proof",
     "c1",
     "c2",
+    "snap_encode",
+    "snap_vanilla",
+    "snap_prove",
     "unseal",
     "window_post",
     "winning_post",
+    "post_vanilla",
+    "post_snark",
 ];
 
 /// Runs one stage's task. A contract for every backend: the output has the shape the
@@ -77,13 +90,28 @@ fn unknown_stage(stage: &str) -> String {
 }
 
 /// filecoin-proofs-api, for real.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RealProofs;
+#[derive(Clone, Debug, Default)]
+pub struct RealProofs {
+    /// The token sent to the market when a piece URL redirects there.
+    pub piece_fetcher_token: Option<String>,
+}
+
+impl RealProofs {
+    /// Real proofs, with the piece-fetcher token from `PIECE_FETCHER_TOKEN` if it is set.
+    pub fn from_environment() -> RealProofs {
+        RealProofs {
+            piece_fetcher_token: std::env::var(crate::pieces::PIECE_FETCHER_TOKEN_ENVIRONMENT).ok(),
+        }
+    }
+}
 
 impl ProofBackend for RealProofs {
     fn run(&self, stage: &str, task: Value) -> Result<Value, String> {
         match stage {
-            "add_pieces" => encode(&add_pieces(decode(stage, task)?).map_err(show)?),
+            "add_pieces" => encode(
+                &add_pieces(decode(stage, task)?, self.piece_fetcher_token.as_deref())
+                    .map_err(show)?,
+            ),
             "tree_d" => encode(&tree_d(decode(stage, task)?).map_err(show)?),
             "pc1" => {
                 let task: Pc1Task = decode(stage, task)?;
@@ -146,13 +174,219 @@ impl ProofBackend for RealProofs {
                 .map_err(show)?;
                 Ok(json!(true))
             }
+            "snap_encode" => encode(&snap_encode(decode(stage, task)?).map_err(show)?),
+            "snap_vanilla" => {
+                let task: SnapVanillaTask = decode(stage, task)?;
+                let proofs = generate_partition_proofs(
+                    task.registered_proof,
+                    task.comm_r_old,
+                    task.comm_r_new,
+                    task.comm_d_new,
+                    &task.sector_path,
+                    &task.sector_cache_path,
+                    &task.replica_path,
+                    &task.replica_cache_path,
+                )
+                .map_err(show)?;
+                encode(&proofs.into_iter().map(|proof| proof.0).collect::<Vec<_>>())
+            }
+            "snap_prove" => {
+                let task: SnapProveTask = decode(stage, task)?;
+                let proof = generate_empty_sector_update_proof_with_vanilla(
+                    task.registered_proof,
+                    task.vanilla_proofs
+                        .into_iter()
+                        .map(PartitionProofBytes)
+                        .collect(),
+                    task.comm_r_old,
+                    task.comm_r_new,
+                    task.comm_d_new,
+                )
+                .map_err(show)?;
+                encode(&proof.0)
+            }
             "unseal" => encode(&unseal(decode(stage, task)?).map_err(show)?),
             "window_post" | "winning_post" => {
                 encode(&post(stage, decode(stage, task)?).map_err(show)?)
             }
+            "post_vanilla" => encode(&post_vanilla(decode(stage, task)?).map_err(show)?),
+            "post_snark" => encode(&post_snark(decode(stage, task)?).map_err(show)?),
             other => Err(unknown_stage(other)),
         }
     }
+}
+
+/// Encodes new data into a sealed sector. The new replica must exist at the sector's size
+/// and the new cache directory must exist; both are made here when missing.
+fn snap_encode(task: SnapEncodeTask) -> anyhow::Result<SnapEncodeOutput> {
+    let sector_size = u64::from(task.registered_proof.sector_size());
+    std::fs::create_dir_all(&task.new_cache_path)
+        .with_context(|| format!("create {}", task.new_cache_path.display()))?;
+    if let Some(parent) = task.new_replica_path.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
+    }
+    let replica = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&task.new_replica_path)
+        .with_context(|| format!("create {}", task.new_replica_path.display()))?;
+    replica
+        .set_len(sector_size)
+        .with_context(|| format!("size {}", task.new_replica_path.display()))?;
+    let encoded = empty_sector_update_encode_into(
+        task.registered_proof,
+        &task.new_replica_path,
+        &task.new_cache_path,
+        &task.sector_path,
+        &task.sector_cache_path,
+        &task.staged_data_path,
+        &task.piece_infos,
+    )?;
+    Ok(SnapEncodeOutput {
+        comm_r_new: encoded.comm_r_new,
+        comm_r_last_new: encoded.comm_r_last_new,
+        comm_d_new: encoded.comm_d_new,
+    })
+}
+
+/// The facts a snap-deals update proof is checked against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpdateToVerify {
+    /// The update proof.
+    pub registered_proof: RegisteredUpdateProof,
+    /// The replica commitment before the update.
+    pub comm_r_old: Commitment,
+    /// The replica commitment after it.
+    pub comm_r_new: Commitment,
+    /// The new data commitment.
+    pub comm_d_new: Commitment,
+    /// The proof bytes.
+    pub proof: Vec<u8>,
+}
+
+/// Checks a real snap-deals update proof with the real verifier.
+pub fn verify_real_update(update: &UpdateToVerify) -> Result<bool, String> {
+    verify_empty_sector_update_proof(
+        update.registered_proof,
+        &update.proof,
+        update.comm_r_old,
+        update.comm_r_new,
+        update.comm_d_new,
+    )
+    .map_err(show)
+}
+
+/// The replicas whose files are gone; they cannot be proven.
+fn missing_replicas(replicas: &[PostReplica]) -> Vec<u64> {
+    replicas
+        .iter()
+        .filter(|replica| !replica.sealed_file.is_file() || !replica.cache_dir.is_dir())
+        .map(|replica| u64::from(replica.sector_id))
+        .collect()
+}
+
+/// Makes each sector's vanilla proof for the challenges the seed gives it. A sector that
+/// cannot be read or proven is reported as a fault and the others are still proven, so
+/// one bad disk costs its own sectors only.
+fn post_vanilla(task: PostVanillaTask) -> anyhow::Result<PostVanillaOutput> {
+    use base64::Engine as _;
+    if task.replicas.is_empty() {
+        bail!("a PoSt needs at least one sector");
+    }
+    let prover_id = crate::tasks::prover_id_of(task.miner_id);
+    let sectors: Vec<SectorId> = task
+        .replicas
+        .iter()
+        .map(|replica| replica.sector_id)
+        .collect();
+    let challenges =
+        generate_fallback_sector_challenges(task.proof_type, &task.seed, &sectors, prover_id)?;
+    let mut output = PostVanillaOutput::default();
+    let missing = missing_replicas(&task.replicas);
+    for replica in &task.replicas {
+        let sector = u64::from(replica.sector_id);
+        if missing.contains(&sector) {
+            output.faults.push(sector);
+            continue;
+        }
+        let Some(sector_challenges) = challenges.get(&replica.sector_id) else {
+            bail!("filecoin-proofs gave no challenges for sector {sector}");
+        };
+        let info = PrivateReplicaInfo::new(
+            task.proof_type,
+            replica.comm_r,
+            replica.cache_dir.clone(),
+            replica.sealed_file.clone(),
+        );
+        match generate_single_vanilla_proof(
+            task.proof_type,
+            replica.sector_id,
+            &info,
+            sector_challenges,
+        ) {
+            Ok(proof) => output.vanilla_proofs.push(VanillaPostProof {
+                sector_id: sector,
+                proof: base64::engine::general_purpose::STANDARD.encode(proof),
+            }),
+            Err(error) => {
+                // Standard error is the processor's log, passed through to the worker's.
+                eprintln!("sector {sector} cannot be proven and is reported as faulty: {error:#}");
+                output.faults.push(sector);
+            }
+        }
+    }
+    Ok(output)
+}
+
+/// Makes the PoSt SNARK from vanilla proofs.
+fn post_snark(task: PostSnarkTask) -> anyhow::Result<PostOutput> {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mut vanilla = Vec::with_capacity(task.vanilla_proofs.len());
+    for proof in &task.vanilla_proofs {
+        vanilla.push(engine.decode(&proof.proof).with_context(|| {
+            format!(
+                "decode the vanilla proof of sector {} (base64)",
+                proof.sector_id
+            )
+        })?);
+    }
+    let prover_id = crate::tasks::prover_id_of(task.miner_id);
+    let proofs: Vec<Vec<u8>> = match (task.proof_type.typ(), task.partition_index) {
+        (PoStType::Window, Some(partition)) => vec![
+            generate_single_window_post_with_vanilla(
+                task.proof_type,
+                &task.seed,
+                prover_id,
+                &vanilla,
+                partition,
+            )?
+            .0,
+        ],
+        (PoStType::Window, None) => {
+            generate_window_post_with_vanilla(task.proof_type, &task.seed, prover_id, &vanilla)?
+                .into_iter()
+                .map(|(_, proof)| proof)
+                .collect()
+        }
+        (PoStType::Winning, None) => {
+            generate_winning_post_with_vanilla(task.proof_type, &task.seed, prover_id, &vanilla)?
+                .into_iter()
+                .map(|(_, proof)| proof)
+                .collect()
+        }
+        (PoStType::Winning, Some(_)) => {
+            bail!("a winning PoSt has one partition; leave partition_index out")
+        }
+    };
+    Ok(PostOutput {
+        proofs: proofs
+            .into_iter()
+            .map(|proof| engine.encode(proof))
+            .collect(),
+        faults: Vec::new(),
+    })
 }
 
 fn unseal(task: UnsealTask) -> anyhow::Result<u64> {
@@ -189,12 +423,7 @@ fn post(stage: &str, task: PostTask) -> anyhow::Result<PostOutput> {
     }
     // A replica whose files are gone cannot be proven; like a sector the proof finds
     // faulty, it is reported so the caller can declare it and prove the rest.
-    let missing: Vec<u64> = task
-        .replicas
-        .iter()
-        .filter(|replica| !replica.sealed_file.is_file() || !replica.cache_dir.is_dir())
-        .map(|replica| u64::from(replica.sector_id))
-        .collect();
+    let missing = missing_replicas(&task.replicas);
     if !missing.is_empty() {
         return Ok(PostOutput {
             proofs: Vec::new(),
@@ -277,7 +506,10 @@ fn show(error: anyhow::Error) -> String {
 }
 
 /// Writes the pieces into the staged file: each piece's payload, then zeros to its size.
-fn add_pieces(task: AddPiecesTask) -> anyhow::Result<Vec<PieceInfo>> {
+fn add_pieces(
+    task: AddPiecesTask,
+    piece_fetcher_token: Option<&str>,
+) -> anyhow::Result<Vec<PieceInfo>> {
     if let Some(parent) = task.staged_filepath.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
     }
@@ -292,17 +524,19 @@ fn add_pieces(task: AddPiecesTask) -> anyhow::Result<Vec<PieceInfo>> {
     let mut infos = Vec::new();
     for piece in task.pieces {
         let unpadded = UnpaddedBytesAmount::from(PaddedBytesAmount(piece.piece_size));
-        let payload: Box<dyn Read> = match &piece.piece_file {
-            PieceSource::Local(path) => Box::new(
-                File::open(path)
-                    .with_context(|| format!("open the piece {}", path.display()))?
-                    .take(piece.payload_size),
-            ),
-            PieceSource::Pledge => Box::new(io::empty()),
-            PieceSource::Url(url) => bail!(
-                "this processor reads local and pledge pieces only; fetch {url} to a local file first"
-            ),
-        };
+        if piece.payload_size > u64::from(unpadded) {
+            bail!(
+                "a piece of {} bytes holds at most {} bytes of payload, not {}",
+                piece.piece_size,
+                u64::from(unpadded),
+                piece.payload_size
+            );
+        }
+        let payload = crate::pieces::open_payload(
+            &piece.piece_file,
+            piece.payload_size,
+            piece_fetcher_token,
+        )?;
         let source = payload.chain(io::repeat(0)).take(u64::from(unpadded));
         let (info, _written) = add_piece(
             task.seal_proof_type,
@@ -536,12 +770,7 @@ impl ProofBackend for FakeProofs {
             "window_post" | "winning_post" => {
                 use base64::Engine as _;
                 let task: PostTask = decode(stage, task)?;
-                let faults: Vec<u64> = task
-                    .replicas
-                    .iter()
-                    .filter(|replica| !replica.sealed_file.is_file())
-                    .map(|replica| u64::from(replica.sector_id))
-                    .collect();
+                let faults = missing_replicas(&task.replicas);
                 let proofs = if faults.is_empty() {
                     let sectors: Vec<u64> = task
                         .replicas
@@ -554,6 +783,70 @@ impl ProofBackend for FakeProofs {
                     Vec::new()
                 };
                 encode(&PostOutput { proofs, faults })
+            }
+            "snap_encode" => {
+                let task: SnapEncodeTask = decode(stage, task)?;
+                write_stand_in(&task.new_replica_path, 2048)?;
+                std::fs::create_dir_all(&task.new_cache_path).map_err(|error| {
+                    format!("create {}: {error}", task.new_cache_path.display())
+                })?;
+                let facts = json!([task.sector_path, task.piece_infos]);
+                encode(&SnapEncodeOutput {
+                    comm_r_new: fake_digest(&json!(["comm_r_new", facts])),
+                    comm_r_last_new: fake_digest(&json!(["comm_r_last_new", facts])),
+                    comm_d_new: fake_digest(&json!(["comm_d_new", facts])),
+                })
+            }
+            "snap_vanilla" => {
+                let task: SnapVanillaTask = decode(stage, task)?;
+                let proof =
+                    fake_digest(&json!([task.comm_r_old, task.comm_r_new, task.comm_d_new]));
+                Ok(json!([proof]))
+            }
+            "snap_prove" => {
+                let task: SnapProveTask = decode(stage, task)?;
+                let mut proof = fake_digest(&json!([
+                    task.comm_r_old,
+                    task.comm_r_new,
+                    task.comm_d_new,
+                    task.vanilla_proofs
+                ]))
+                .to_vec();
+                proof.resize(192, 0xfb);
+                Ok(json!(proof))
+            }
+            "post_vanilla" => {
+                use base64::Engine as _;
+                let task: PostVanillaTask = decode(stage, task)?;
+                let missing = missing_replicas(&task.replicas);
+                let mut output = PostVanillaOutput::default();
+                for replica in &task.replicas {
+                    let sector = u64::from(replica.sector_id);
+                    if missing.contains(&sector) {
+                        output.faults.push(sector);
+                    } else {
+                        let digest = fake_digest(&json!([task.miner_id, task.seed, sector]));
+                        output.vanilla_proofs.push(VanillaPostProof {
+                            sector_id: sector,
+                            proof: base64::engine::general_purpose::STANDARD.encode(digest),
+                        });
+                    }
+                }
+                encode(&output)
+            }
+            "post_snark" => {
+                use base64::Engine as _;
+                let task: PostSnarkTask = decode(stage, task)?;
+                let sectors: Vec<u64> = task
+                    .vanilla_proofs
+                    .iter()
+                    .map(|proof| proof.sector_id)
+                    .collect();
+                let digest = fake_digest(&json!([task.miner_id, task.seed, sectors]));
+                encode(&PostOutput {
+                    proofs: vec![base64::engine::general_purpose::STANDARD.encode(digest)],
+                    faults: Vec::new(),
+                })
             }
             "c1" => Ok(json!({"fake_c1": fake_digest(&task), "task": task})),
             "c2" => {

@@ -9,6 +9,7 @@
 
 pub mod backend;
 pub mod params;
+pub mod pieces;
 pub mod tasks;
 
 pub use backend::{FakeProofs, FakeProofsConfig, ProofBackend, RealProofs, SealToVerify};

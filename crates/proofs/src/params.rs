@@ -13,11 +13,16 @@ use filecoin_proofs::parameters::{
     public_params, window_post_public_params, winning_post_public_params,
 };
 use filecoin_proofs::{MerkleTreeTrait, PoRepConfig, PoStConfig, with_shape};
-use filecoin_proofs_api::{RegisteredPoStProof, RegisteredSealProof};
+use filecoin_proofs_api::{RegisteredPoStProof, RegisteredSealProof, RegisteredUpdateProof};
 use rand::rngs::OsRng;
 use storage_proofs_core::compound_proof::CompoundProof;
+use storage_proofs_core::parameter_cache::{
+    CacheableParameters, parameter_cache_params_path, parameter_cache_verifying_key_path,
+};
 use storage_proofs_porep::stacked::StackedCompound;
 use storage_proofs_post::fallback::FallbackPoStCompound;
+use storage_proofs_update::EmptySectorUpdateCompound;
+use storage_proofs_update::constants::TreeRHasher;
 
 /// The sector sizes whose parameters may be made locally.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -74,6 +79,15 @@ impl TestSectorSize {
         }
     }
 
+    /// The snap-deals (empty sector update) proof of this size.
+    pub fn update_proof(self) -> RegisteredUpdateProof {
+        match self {
+            TestSectorSize::Size2KiB => RegisteredUpdateProof::StackedDrg2KiBV1,
+            TestSectorSize::Size8MiB => RegisteredUpdateProof::StackedDrg8MiBV1,
+            TestSectorSize::Size512MiB => RegisteredUpdateProof::StackedDrg512MiBV1,
+        }
+    }
+
     /// The window and winning PoSt proofs of this size.
     pub fn post_proofs(self) -> [RegisteredPoStProof; 2] {
         match self {
@@ -100,6 +114,8 @@ pub enum Circuit {
     PoRep(RegisteredSealProof),
     /// Proof of spacetime (window or winning).
     PoSt(RegisteredPoStProof),
+    /// Snap deals: the proof that new data was encoded into a sealed sector.
+    SnapUpdate(RegisteredUpdateProof),
 }
 
 impl std::fmt::Display for Circuit {
@@ -107,6 +123,7 @@ impl std::fmt::Display for Circuit {
         match self {
             Circuit::PoRep(proof) => write!(formatter, "PoRep {proof:?}"),
             Circuit::PoSt(proof) => write!(formatter, "PoSt {proof:?}"),
+            Circuit::SnapUpdate(proof) => write!(formatter, "snap update {proof:?}"),
         }
     }
 }
@@ -123,12 +140,30 @@ pub struct CircuitFiles {
 }
 
 impl CircuitFiles {
-    /// The files that are missing.
+    /// The files that are missing. After an interrupted generation both count as
+    /// missing, whatever is on disk: filecoin-proofs writes the files in place, so what
+    /// is there may be cut short.
     pub fn missing(&self) -> Vec<&PathBuf> {
+        let interrupted = self.generation_was_interrupted();
         [&self.params, &self.verifying_key]
             .into_iter()
-            .filter(|path| !path.exists())
+            .filter(|path| interrupted || !path.exists())
             .collect()
+    }
+
+    /// The marker that exists while this circuit's files are being made.
+    pub fn generation_marker(&self) -> PathBuf {
+        let name = self
+            .params
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.params.with_file_name(format!(".generating-{name}"))
+    }
+
+    /// Whether a generation of these files started and never finished.
+    pub fn generation_was_interrupted(&self) -> bool {
+        self.generation_marker().exists()
     }
 }
 
@@ -152,10 +187,11 @@ fn error(action: &'static str, circuit: Circuit) -> impl FnOnce(anyhow::Error) -
     }
 }
 
-/// The circuits a sector size needs: PoRep, window PoSt and winning PoSt.
+/// The circuits a sector size needs: PoRep, window PoSt, winning PoSt and snap update.
 pub fn circuits(size: TestSectorSize) -> Vec<Circuit> {
     let mut circuits = vec![Circuit::PoRep(size.seal_proof())];
     circuits.extend(size.post_proofs().into_iter().map(Circuit::PoSt));
+    circuits.push(Circuit::SnapUpdate(size.update_proof()));
     circuits
 }
 
@@ -173,6 +209,10 @@ fn circuit_files(circuit: Circuit) -> Result<CircuitFiles, ParamsError> {
         Circuit::PoSt(proof) => {
             let config = proof.as_v1_config();
             with_shape!(u64::from(config.sector_size), post_paths, &config)
+        }
+        Circuit::SnapUpdate(proof) => {
+            let sector_size = u64::from(proof.sector_size());
+            with_shape!(sector_size, update_paths, sector_size)
         }
     };
     let (params, verifying_key) = paths.map_err(error("find the parameter files", circuit))?;
@@ -201,9 +241,57 @@ fn post_paths<Tree: 'static + MerkleTreeTrait>(
     ))
 }
 
+fn update_paths<Tree: 'static + MerkleTreeTrait<Hasher = TreeRHasher>>(
+    sector_size: u64,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let public = storage_proofs_update::PublicParams::from_sector_size(sector_size);
+    let identifier =
+        <EmptySectorUpdateCompound<Tree> as CacheableParameters<_, _>>::cache_identifier(&public);
+    Ok((
+        parameter_cache_params_path(&identifier),
+        parameter_cache_verifying_key_path(&identifier),
+    ))
+}
+
 /// Makes whatever is missing of `circuit`'s parameters and verifying key. Slow: minutes
-/// for a 2KiB PoRep.
+/// for a 2KiB PoRep. A marker beside the files says a generation is under way; files
+/// left by one that was interrupted are removed and made again. Callers that may run
+/// concurrently on one cache must take turns (the worker's `params generate` holds a
+/// lock on the cache).
 pub fn generate(circuit: Circuit) -> Result<(), ParamsError> {
+    let files = circuit_files(circuit)?;
+    let marker = files.generation_marker();
+    let io_error = |action: &'static str| {
+        move |source: std::io::Error| ParamsError {
+            action,
+            circuit: circuit.to_string(),
+            message: source.to_string(),
+        }
+    };
+    if files.generation_was_interrupted() {
+        for path in [&files.params, &files.verifying_key] {
+            match std::fs::remove_file(path) {
+                Err(source) if source.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io_error("remove an interrupted generation's file")(source));
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some(cache) = marker.parent() {
+        std::fs::create_dir_all(cache).map_err(io_error("create the parameter cache"))?;
+    }
+    std::fs::write(&marker, b"").map_err(io_error("mark the generation as under way"))?;
+    generate_files(circuit)?;
+    for path in [&files.params, &files.verifying_key] {
+        std::fs::File::open(path)
+            .and_then(|file| file.sync_all())
+            .map_err(io_error("sync the made files"))?;
+    }
+    std::fs::remove_file(&marker).map_err(io_error("remove the generation marker"))
+}
+
+fn generate_files(circuit: Circuit) -> Result<(), ParamsError> {
     match circuit {
         Circuit::PoRep(proof) => {
             let config = proof.as_v1_config();
@@ -212,6 +300,10 @@ pub fn generate(circuit: Circuit) -> Result<(), ParamsError> {
         Circuit::PoSt(proof) => {
             let config = proof.as_v1_config();
             with_shape!(u64::from(config.sector_size), generate_post, &config)
+        }
+        Circuit::SnapUpdate(proof) => {
+            let sector_size = u64::from(proof.sector_size());
+            with_shape!(sector_size, generate_update, sector_size)
         }
     }
     .map_err(error("make parameters", circuit))
@@ -238,5 +330,20 @@ fn generate_post<Tree: 'static + MerkleTreeTrait>(config: &PoStConfig) -> anyhow
     };
     <FallbackPoStCompound<Tree> as CompoundProof<_, _>>::groth_params(Some(&mut OsRng), &public)?;
     <FallbackPoStCompound<Tree> as CompoundProof<_, _>>::verifying_key(Some(&mut OsRng), &public)?;
+    Ok(())
+}
+
+fn generate_update<Tree: 'static + MerkleTreeTrait<Hasher = TreeRHasher>>(
+    sector_size: u64,
+) -> anyhow::Result<()> {
+    let public = storage_proofs_update::PublicParams::from_sector_size(sector_size);
+    <EmptySectorUpdateCompound<Tree> as CompoundProof<_, _>>::groth_params(
+        Some(&mut OsRng),
+        &public,
+    )?;
+    <EmptySectorUpdateCompound<Tree> as CompoundProof<_, _>>::verifying_key(
+        Some(&mut OsRng),
+        &public,
+    )?;
     Ok(())
 }

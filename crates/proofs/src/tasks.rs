@@ -13,7 +13,7 @@ use filecoin_proofs_api::seal::{
 };
 use filecoin_proofs_api::{
     ChallengeSeed, Commitment, PieceInfo, ProverId, RegisteredPoStProof, RegisteredSealProof,
-    SectorId, Ticket,
+    RegisteredUpdateProof, SectorId, Ticket,
 };
 use serde::{Deserialize, Serialize};
 
@@ -174,6 +174,77 @@ pub struct UnsealTask {
     pub num_bytes: u64,
 }
 
+/// `snap_encode` (snap deals): encode new data into a sealed committed-capacity sector,
+/// making a new replica and cache beside the old ones. Output: [`SnapEncodeOutput`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SnapEncodeTask {
+    /// The update proof (and so the sector size).
+    pub registered_proof: RegisteredUpdateProof,
+    /// The new replica to write (`update/<sector>`).
+    pub new_replica_path: PathBuf,
+    /// The new cache directory (`update-cache/<sector>`).
+    pub new_cache_path: PathBuf,
+    /// The sealed replica of the committed-capacity sector (the sector key).
+    pub sector_path: PathBuf,
+    /// Its cache directory (with `p_aux` and `t_aux`).
+    pub sector_cache_path: PathBuf,
+    /// The staged file holding the new data, as `add_pieces` writes it.
+    pub staged_data_path: PathBuf,
+    /// The staged pieces.
+    pub piece_infos: Vec<PieceInfo>,
+}
+
+/// What `snap_encode` answers: the updated sector's commitments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapEncodeOutput {
+    /// The new replica commitment.
+    pub comm_r_new: Commitment,
+    /// The root of the new replica's tree-r-last.
+    pub comm_r_last_new: Commitment,
+    /// The new data commitment.
+    pub comm_d_new: Commitment,
+}
+
+/// `snap_vanilla` (sealcluster's; damocles makes these inside its worker): the vanilla
+/// partition proofs of an update, made where the replicas are. Output: one byte array per
+/// partition, the `vannilla_proofs` of [`SnapProveTask`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SnapVanillaTask {
+    /// The update proof.
+    pub registered_proof: RegisteredUpdateProof,
+    /// The replica commitment before the update.
+    pub comm_r_old: Commitment,
+    /// The replica commitment after it.
+    pub comm_r_new: Commitment,
+    /// The new data commitment.
+    pub comm_d_new: Commitment,
+    /// The sealed replica of the committed-capacity sector (the sector key).
+    pub sector_path: PathBuf,
+    /// Its cache directory.
+    pub sector_cache_path: PathBuf,
+    /// The new replica.
+    pub replica_path: PathBuf,
+    /// The new cache directory.
+    pub replica_cache_path: PathBuf,
+}
+
+/// `snap_prove`: the SNARK of an update from its vanilla proofs. Output: the proof bytes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SnapProveTask {
+    /// The update proof.
+    pub registered_proof: RegisteredUpdateProof,
+    /// The vanilla partition proofs. The reference spells the field `vannilla_proofs`;
+    /// that spelling is written, and both are read.
+    #[serde(rename = "vannilla_proofs", alias = "vanilla_proofs")]
+    pub vanilla_proofs: Vec<Vec<u8>>,
+    /// The replica commitment before the update.
+    pub comm_r_old: Commitment,
+    /// The replica commitment after it.
+    pub comm_r_new: Commitment,
+    /// The new data commitment.
+    pub comm_d_new: Commitment,
+}
+
 /// One sector a PoSt proves.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PostReplica {
@@ -207,6 +278,59 @@ pub struct PostOutput {
     pub proofs: Vec<String>,
     /// The sectors that could not be proven.
     pub faults: Vec<u64>,
+}
+
+/// `post_vanilla` (sealcluster's): the vanilla PoSt proofs of some sectors, made on the
+/// machine that can read them, so the SNARK ([`PostSnarkTask`]) can run on another (a GPU
+/// machine that holds no replicas). Output: [`PostVanillaOutput`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PostVanillaTask {
+    /// The miner actor id.
+    pub miner_id: u64,
+    /// The PoSt proof type.
+    pub proof_type: RegisteredPoStProof,
+    /// The sectors to prove. For a window PoSt, one partition's sectors (or all); for a
+    /// winning PoSt, the sectors the chain's challenge selected.
+    pub replicas: Vec<PostReplica>,
+    /// The challenge randomness.
+    pub seed: ChallengeSeed,
+}
+
+/// One sector's vanilla PoSt proof.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VanillaPostProof {
+    /// The sector number.
+    pub sector_id: u64,
+    /// The proof, base64.
+    pub proof: String,
+}
+
+/// What `post_vanilla` answers: a proof for each provable sector, and the sectors that
+/// could not be proven (missing or damaged files).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostVanillaOutput {
+    /// The proofs, in the order of the task's replicas.
+    pub vanilla_proofs: Vec<VanillaPostProof>,
+    /// The sectors that could not be proven.
+    pub faults: Vec<u64>,
+}
+
+/// `post_snark` (sealcluster's): a window or winning PoSt SNARK from vanilla proofs. Output:
+/// [`PostOutput`] (proofs only).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PostSnarkTask {
+    /// The miner actor id.
+    pub miner_id: u64,
+    /// The PoSt proof type.
+    pub proof_type: RegisteredPoStProof,
+    /// The challenge randomness.
+    pub seed: ChallengeSeed,
+    /// The vanilla proofs, as `post_vanilla` made them.
+    pub vanilla_proofs: Vec<VanillaPostProof>,
+    /// For a window PoSt, prove just this partition (the vanilla proofs are its
+    /// sectors'); absent, prove every partition.
+    #[serde(default)]
+    pub partition_index: Option<usize>,
 }
 
 /// The prover id of a miner actor: its id as a little-endian number in 32 bytes, as lotus

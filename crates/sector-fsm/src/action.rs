@@ -46,7 +46,9 @@ named_enum! {
         C2 => "c2",
         /// Encode new data into a replica.
         SnapEncode => "snap_encode",
-        /// Prove a replica update.
+        /// The vanilla proofs of a replica update.
+        SnapVanilla => "snap_vanilla",
+        /// Prove a replica update (the SNARK).
         SnapProve => "snap_prove",
         /// Recover a piece from a replica.
         Unseal => "unseal",
@@ -54,6 +56,12 @@ named_enum! {
         Transfer => "transfer",
         /// Generate a window PoSt.
         WindowPost => "window_post",
+        /// Generate a winning PoSt.
+        WinningPost => "winning_post",
+        /// The vanilla half of a PoSt, where the replicas are.
+        PostVanilla => "post_vanilla",
+        /// The SNARK half of a PoSt, from vanilla proofs.
+        PostSnark => "post_snark",
     }
 }
 

@@ -175,7 +175,7 @@ fn main() -> anyhow::Result<()> {
                     proofs::FakeProofs::from_environment().map_err(anyhow::Error::msg)?,
                 )
             } else {
-                std::sync::Arc::new(proofs::RealProofs)
+                std::sync::Arc::new(proofs::RealProofs::from_environment())
             };
             if !proofs::backend::BUILT_IN_STAGES.contains(&stage.as_str()) {
                 anyhow::bail!(

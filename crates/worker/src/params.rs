@@ -88,8 +88,12 @@ pub fn check(size: TestSectorSize) -> anyhow::Result<String> {
     let mut report = String::new();
     let mut missing_count = 0;
     for circuit in &circuits {
+        let interrupted = circuit.generation_was_interrupted();
         for path in [&circuit.params, &circuit.verifying_key] {
-            let state = if path.exists() {
+            let state = if interrupted {
+                missing_count += 1;
+                "INCOMPLETE (an interrupted generation)"
+            } else if path.exists() {
                 "present"
             } else {
                 missing_count += 1;
@@ -100,7 +104,7 @@ pub fn check(size: TestSectorSize) -> anyhow::Result<String> {
     }
     if missing_count > 0 {
         anyhow::bail!(
-            "{report}{missing_count} parameter files for {} are missing; run `sealing-worker params generate --sector-size {}`",
+            "{report}{missing_count} parameter files for {} are missing or incomplete; run `sealing-worker params generate --sector-size {}`",
             size.as_str(),
             size.as_str()
         );

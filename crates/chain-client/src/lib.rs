@@ -1,8 +1,25 @@
-//! A Lotus full-node JSON-RPC client (skeleton).
+//! A Lotus full-node JSON-RPC client for the manager and the poster.
 //!
-//! This crate will own every conversation with the chain: head changes, randomness,
-//! miner state, gas estimation and message submission, against a real Lotus node or the
-//! devnet chain. Only the manager and the poster may depend on it; workers never talk to
-//! the chain.
+//! This crate owns every conversation with the chain: head changes, randomness, miner
+//! state, gas estimation and message submission, against a real Lotus node or the devnet
+//! chain (which speaks the same wire format). Only the manager and the poster depend on
+//! it; workers never talk to the chain.
 //!
-//! Nothing is implemented yet; issue 5 fills it.
+//! - [`lotus_json`]: the Lotus JSON encoding of Filecoin values, written once.
+//! - [`types`]: the API's values in their Lotus shape, over fvm_shared's types.
+//! - [`message`]: miner-actor messages built with the actors' own parameter types, and
+//!   message CIDs as Lotus computes them.
+//! - [`rpc`]: JSON-RPC requests and responses, and the classification of failures.
+//! - [`client`]: the typed API over any [`rpc::Transport`], with retries.
+//! - [`endpoint`]: the `TOKEN:/ip4/…/tcp/1234/http` connection string.
+
+pub mod client;
+pub mod endpoint;
+pub mod lotus_json;
+pub mod message;
+pub mod rpc;
+pub mod types;
+
+pub use client::{LotusClient, RetryPolicy};
+pub use endpoint::Endpoint;
+pub use rpc::{ChainError, ErrorKind, Transport};

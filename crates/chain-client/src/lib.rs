@@ -11,10 +11,12 @@
 //!   message CIDs as Lotus computes them.
 //! - [`rpc`]: JSON-RPC requests and responses, and the classification of failures.
 //! - [`client`]: the typed API over any [`rpc::Transport`], with retries.
+//! - [`head`]: following the head through reorganisations (pure).
 //! - [`endpoint`]: the `TOKEN:/ip4/…/tcp/1234/http` connection string.
 
 pub mod client;
 pub mod endpoint;
+pub mod head;
 pub mod lotus_json;
 pub mod message;
 pub mod rpc;

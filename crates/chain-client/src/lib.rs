@@ -10,6 +10,7 @@
 //! - [`message`]: miner-actor messages built with the actors' own parameter types, and
 //!   message CIDs as Lotus computes them.
 //! - [`rpc`]: JSON-RPC requests and responses, and the classification of failures.
+//! - [`transport`]: HTTP and WebSocket transports, and `ChainNotify` subscriptions.
 //! - [`client`]: the typed API over any [`rpc::Transport`], with retries.
 //! - [`head`]: following the head through reorganisations (pure).
 //! - [`endpoint`]: the `TOKEN:/ip4/…/tcp/1234/http` connection string.
@@ -20,6 +21,7 @@ pub mod head;
 pub mod lotus_json;
 pub mod message;
 pub mod rpc;
+pub mod transport;
 pub mod types;
 
 pub use client::{LotusClient, RetryPolicy};

@@ -1,22 +1,31 @@
-//! The devnet's chain, pure: tipsets made on demand, reorganisations, and the randomness
-//! Lotus draws from tickets and the beacon.
+//! The devnet's chain, pure: tipsets made on demand, a message pool, execution with
+//! receipts, reorganisations, and the randomness Lotus draws from tickets and the beacon.
 //!
 //! Nothing here reads a clock or a disk: the server calls [`Chain::produce`] with the
 //! time for each block and [`Chain::reorganise`] when a reorganisation is injected.
 //! Everything is derived from a seed, so two devnets with one seed make the same chain.
 //! Block CIDs are real: each header is hashed as Lotus hashes it.
+//!
+//! Messages follow Lotus's timing: a message is included in a tipset and executed when
+//! the next tipset is made (its lookup names that child tipset). Every tipset keeps the
+//! state its messages are executed on (Lotus's parent state), so a reorganisation simply
+//! returns the reverted tipsets' messages to the pool and the new fork executes them
+//! again.
 
 use std::collections::HashMap;
 
 use chain_client::message::block_header_cid;
 use chain_client::types::{
-    BeaconEntry, BlockHeader, ElectionProof, HeadChange, HeadChangeType, Ticket, TipSet, TipSetKey,
+    BeaconEntry, BlockHeader, ElectionProof, HeadChange, HeadChangeType, MessageReceipt,
+    SignedMessage, Ticket, TipSet, TipSetKey,
 };
 use cid::Cid;
 use fvm_shared::address::Address;
 use fvm_shared::clock::ChainEpoch;
 use fvm_shared::econ::TokenAmount;
 use multihash_codetable::{Code, MultihashDigest as _};
+
+use crate::world::{ExecutionContext, WorldState};
 
 /// The actor id of the devnet's block producer.
 pub const BLOCK_PRODUCER: u64 = 1000;
@@ -63,31 +72,229 @@ pub enum RandomnessError {
     },
 }
 
+/// Checks seal proofs for the execution of prove-commits.
+pub trait SealVerifier {
+    /// Whether `seal` is a valid proof.
+    fn verify(&self, seal: &proofs::SealToVerify) -> bool;
+}
+
+/// The timing rules of the devnet's chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChainRules {
+    /// Epochs between a message's arrival and the first tipset that may include it.
+    pub inclusion_delay: ChainEpoch,
+    /// Epochs between a precommit and its seed.
+    pub pre_commit_challenge_delay: ChainEpoch,
+}
+
+/// A message waiting in the pool.
+#[derive(Clone, Debug)]
+struct Pending {
+    message: SignedMessage,
+    /// The head's epoch when it arrived.
+    arrived: ChainEpoch,
+}
+
+/// Where and how a message was executed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Executed {
+    /// The tipset that executed it (the child of the one including it).
+    pub tipset: TipSet,
+    /// Its receipt.
+    pub receipt: MessageReceipt,
+}
+
 /// The chain.
 #[derive(Clone, Debug)]
 pub struct Chain {
     seed: [u8; 32],
+    rules: ChainRules,
     /// The canonical chain, genesis first.
     canonical: Vec<TipSet>,
     /// Every tipset ever made, by key, so a reverted one can still be looked up.
     known: HashMap<TipSetKey, TipSet>,
     /// How many reorganisations have happened; it salts new tickets so a fork differs.
     forks: u64,
+    /// Messages not yet included, in arrival order.
+    pool: Vec<Pending>,
+    /// The messages each tipset includes.
+    included: HashMap<TipSetKey, Vec<Pending>>,
+    /// The state each tipset's messages execute on (its parent state).
+    states: HashMap<TipSetKey, WorldState>,
+    /// The receipts of each tipset's parent's messages.
+    receipts: HashMap<TipSetKey, Vec<(Cid, MessageReceipt)>>,
+}
+
+/// What executing a tipset's messages needs from the chain.
+struct Context<'a> {
+    chain: &'a Chain,
+    at: TipSetKey,
+    verifier: &'a dyn SealVerifier,
+}
+
+impl ExecutionContext for Context<'_> {
+    fn ticket_randomness(
+        &self,
+        domain: i64,
+        epoch: ChainEpoch,
+        entropy: &[u8],
+    ) -> Option<[u8; 32]> {
+        let digest = self.chain.ticket_digest(epoch, &self.at).ok()?;
+        Some(Chain::draw(domain, &digest, epoch, entropy))
+    }
+
+    fn beacon_randomness(
+        &self,
+        domain: i64,
+        epoch: ChainEpoch,
+        entropy: &[u8],
+    ) -> Option<[u8; 32]> {
+        let digest = self.chain.beacon_digest(epoch, &self.at).ok()?;
+        Some(Chain::draw(domain, &digest, epoch, entropy))
+    }
+
+    fn verify_seal(&self, seal: &proofs::SealToVerify) -> bool {
+        self.verifier.verify(seal)
+    }
 }
 
 impl Chain {
-    /// A chain holding only its genesis tipset, made at `genesis_timestamp`.
-    pub fn genesis(seed: [u8; 32], genesis_timestamp: u64) -> Chain {
+    /// A chain holding only its genesis tipset, made at `genesis_timestamp`, whose state
+    /// starts as `state`.
+    pub fn genesis(
+        seed: [u8; 32],
+        genesis_timestamp: u64,
+        rules: ChainRules,
+        state: WorldState,
+    ) -> Chain {
         let mut chain = Chain {
             seed,
+            rules,
             canonical: Vec::new(),
             known: HashMap::new(),
             forks: 0,
+            pool: Vec::new(),
+            included: HashMap::new(),
+            states: HashMap::new(),
+            receipts: HashMap::new(),
         };
         let genesis = chain.make_tipset(0, &TipSetKey::head(), genesis_timestamp);
         chain.known.insert(genesis.key(), genesis.clone());
+        chain.states.insert(genesis.key(), state);
         chain.canonical.push(genesis);
         chain
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> ChainRules {
+        self.rules
+    }
+
+    /// The state read at a tipset (the empty key is the head): the state after every
+    /// message of its ancestors, as Lotus's state calls read it.
+    pub fn state(&self, key: &TipSetKey) -> Option<&WorldState> {
+        let tipset = self.tipset(key)?;
+        self.states.get(&tipset.key())
+    }
+
+    /// Adds a signed message to the pool.
+    pub fn push(&mut self, message: SignedMessage) {
+        let arrived = self.head().height;
+        self.pool.push(Pending { message, arrived });
+    }
+
+    /// Whether a message with this CID is waiting in the pool.
+    pub fn pending(&self, message: &Cid) -> bool {
+        self.pool
+            .iter()
+            .any(|pending| &pending.message.cid() == message)
+    }
+
+    /// Drops a pending message (fault injection: a message the network lost).
+    pub fn drop_pending(&mut self, message: &Cid) -> bool {
+        let before = self.pool.len();
+        self.pool
+            .retain(|pending| &pending.message.cid() != message);
+        before != self.pool.len()
+    }
+
+    /// A message the chain has seen (pending, included or reverted), by CID.
+    pub fn message(&self, cid: &Cid) -> Option<SignedMessage> {
+        self.pool
+            .iter()
+            .chain(self.included.values().flatten())
+            .find(|pending| &pending.message.cid() == cid)
+            .map(|pending| pending.message.clone())
+    }
+
+    /// Where a message was executed on the chain ending at `from`, if it was.
+    pub fn search(&self, cid: &Cid, from: &TipSetKey) -> Option<Executed> {
+        let mut child: Option<&TipSet> = None;
+        let mut current = self.tipset(from)?;
+        loop {
+            let includes = self.included.get(&current.key()).is_some_and(|messages| {
+                messages.iter().any(|pending| &pending.message.cid() == cid)
+            });
+            if includes {
+                let executed = child?;
+                let receipt = self
+                    .receipts
+                    .get(&executed.key())?
+                    .iter()
+                    .find(|(message, _)| message == cid)
+                    .map(|(_, receipt)| receipt.clone())?;
+                return Some(Executed {
+                    tipset: executed.clone(),
+                    receipt,
+                });
+            }
+            child = Some(current);
+            current = self.known.get(&current.parents())?;
+        }
+    }
+
+    /// Executes `parent`'s messages on its state: the state and receipts of its child.
+    fn execute(
+        &self,
+        parent: &TipSet,
+        verifier: &dyn SealVerifier,
+    ) -> (WorldState, Vec<(Cid, MessageReceipt)>) {
+        let mut state = self.states.get(&parent.key()).cloned().unwrap_or_default();
+        let context = Context {
+            chain: self,
+            at: parent.key(),
+            verifier,
+        };
+        let mut receipts = Vec::new();
+        for pending in self.included.get(&parent.key()).into_iter().flatten() {
+            let receipt = state.execute(
+                &pending.message.message,
+                parent.height,
+                self.rules.pre_commit_challenge_delay,
+                &context,
+            );
+            receipts.push((pending.message.cid(), receipt));
+        }
+        (state, receipts)
+    }
+
+    /// Makes a tipset on the head: executes the head's messages, then includes the pool's
+    /// messages that have waited long enough.
+    fn extend(&mut self, timestamp: u64, verifier: &dyn SealVerifier) -> TipSet {
+        let head = self.head().clone();
+        let (state, receipts) = self.execute(&head, verifier);
+        let next = self.make_tipset(head.height + 1, &head.key(), timestamp);
+        let ready = next.height - self.rules.inclusion_delay;
+        let (include, keep): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.pool)
+            .into_iter()
+            .partition(|pending| pending.arrived <= ready);
+        self.pool = keep;
+        self.included.insert(next.key(), include);
+        self.states.insert(next.key(), state);
+        self.receipts.insert(next.key(), receipts);
+        self.known.insert(next.key(), next.clone());
+        self.canonical.push(next.clone());
+        next
     }
 
     /// The head.
@@ -180,11 +387,8 @@ impl Chain {
     }
 
     /// Makes the next tipset on the head at `timestamp`; returns the head change.
-    pub fn produce(&mut self, timestamp: u64) -> Vec<HeadChange> {
-        let head = self.head().clone();
-        let next = self.make_tipset(head.height + 1, &head.key(), timestamp);
-        self.known.insert(next.key(), next.clone());
-        self.canonical.push(next.clone());
+    pub fn produce(&mut self, timestamp: u64, verifier: &dyn SealVerifier) -> Vec<HeadChange> {
+        let next = self.extend(timestamp, verifier);
         vec![HeadChange {
             change: HeadChangeType::Apply,
             tipset: next,
@@ -193,24 +397,33 @@ impl Chain {
 
     /// Replaces the top `depth` tipsets with `depth + 1` new ones (a heavier fork), as one
     /// batch of head changes: reverts from the top, then applies from the fork point.
-    /// The genesis tipset is never reverted.
-    pub fn reorganise(&mut self, depth: usize, timestamp: u64) -> Vec<HeadChange> {
+    /// The genesis tipset is never reverted. The reverted tipsets' messages return to the
+    /// pool, ahead of newer ones, and the new fork includes and executes them again.
+    pub fn reorganise(
+        &mut self,
+        depth: usize,
+        timestamp: u64,
+        verifier: &dyn SealVerifier,
+    ) -> Vec<HeadChange> {
         let depth = depth.min(self.canonical.len() - 1);
         self.forks += 1;
         let mut changes = Vec::new();
+        let mut returned = Vec::new();
         for _ in 0..depth {
             if let Some(reverted) = self.canonical.pop() {
+                if let Some(messages) = self.included.get(&reverted.key()) {
+                    returned.splice(0..0, messages.iter().cloned());
+                }
                 changes.push(HeadChange {
                     change: HeadChangeType::Revert,
                     tipset: reverted,
                 });
             }
         }
+        returned.append(&mut self.pool);
+        self.pool = returned;
         for _ in 0..=depth {
-            let head = self.head().clone();
-            let next = self.make_tipset(head.height + 1, &head.key(), timestamp);
-            self.known.insert(next.key(), next.clone());
-            self.canonical.push(next.clone());
+            let next = self.extend(timestamp, verifier);
             changes.push(HeadChange {
                 change: HeadChangeType::Apply,
                 tipset: next,
@@ -274,11 +487,24 @@ impl Chain {
 mod tests {
     use super::*;
 
+    struct AcceptAll;
+
+    impl SealVerifier for AcceptAll {
+        fn verify(&self, _: &proofs::SealToVerify) -> bool {
+            true
+        }
+    }
+
+    const RULES: ChainRules = ChainRules {
+        inclusion_delay: 0,
+        pre_commit_challenge_delay: 10,
+    };
+
     #[test]
     fn the_chain_grows_reorganises_and_draws_fork_dependent_ticket_randomness() {
-        let mut chain = Chain::genesis([7; 32], 1_000);
+        let mut chain = Chain::genesis([7; 32], 1_000, RULES, WorldState::default());
         for second in 1..=5 {
-            chain.produce(1_000 + second);
+            chain.produce(1_000 + second, &AcceptAll);
         }
         assert_eq!(chain.head().height, 5);
         let before = chain
@@ -288,7 +514,7 @@ mod tests {
             .beacon_digest(4, &TipSetKey::head())
             .expect("a digest");
         let old_head = chain.head().key();
-        let changes = chain.reorganise(2, 2_000);
+        let changes = chain.reorganise(2, 2_000, &AcceptAll);
         let kinds: Vec<_> = changes.iter().map(|change| change.change.clone()).collect();
         assert_eq!(
             kinds,
@@ -330,9 +556,9 @@ mod tests {
             Err(RandomnessError::Future { epoch: 7, head: 6 })
         );
         let again = {
-            let mut twin = Chain::genesis([7; 32], 1_000);
+            let mut twin = Chain::genesis([7; 32], 1_000, RULES, WorldState::default());
             for second in 1..=5 {
-                twin.produce(1_000 + second);
+                twin.produce(1_000 + second, &AcceptAll);
             }
             twin.head().key()
         };

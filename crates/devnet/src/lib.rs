@@ -6,6 +6,7 @@
 //!   ticket and beacon randomness as Lotus draws it.
 //! - [`auth`]: Lotus-style HS256 tokens with read/write/sign/admin.
 //! - [`rpc`]: the methods.
+//! - [`world`]: the state messages change: the miner actor's sealing rules.
 //! - [`server`]: the HTTP and WebSocket server, `ChainNotify` channels included.
 //!
 //! [`start`] runs a devnet in-process on a loopback port; blocks come every
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod chain;
 pub mod rpc;
 pub mod server;
+pub mod world;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -41,6 +43,37 @@ pub struct DevnetConfig {
     pub seed: [u8; 32],
     /// The secret tokens are signed with.
     pub token_secret: Vec<u8>,
+    /// Epochs a message waits in the pool before a tipset may include it.
+    pub inclusion_delay: i64,
+    /// The miner actor the devnet starts with.
+    pub miner_id: u64,
+    /// Its worker (and owner) account.
+    pub worker_id: u64,
+    /// The seal proof its sectors use.
+    pub seal_proof: fvm_shared::sector::RegisteredSealProof,
+    /// Epochs per proving period (mainnet 2880); short ones make tests quick.
+    pub proving_period: i64,
+    /// How prove-commits are checked.
+    pub proofs: ProofMode,
+}
+
+/// How the devnet checks seal proofs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProofMode {
+    /// With the real verifier (needs the parameters of the sector size).
+    Real,
+    /// With the fake proof backend's check, for orchestration tests; a real proof fails
+    /// it, and a fake proof fails the real verifier.
+    Fake,
+}
+
+impl chain::SealVerifier for ProofMode {
+    fn verify(&self, seal: &proofs::SealToVerify) -> bool {
+        match self {
+            ProofMode::Real => proofs::backend::verify_real_seal(seal) == Ok(true),
+            ProofMode::Fake => proofs::FakeProofs::verify_seal(seal),
+        }
+    }
 }
 
 impl Default for DevnetConfig {
@@ -52,6 +85,12 @@ impl Default for DevnetConfig {
             network_version: 28,
             seed: [0x5e; 32],
             token_secret: b"sealcluster devnet token secret".to_vec(),
+            inclusion_delay: 1,
+            miner_id: 1000,
+            worker_id: 100,
+            seal_proof: fvm_shared::sector::RegisteredSealProof::StackedDRG2KiBV1P1,
+            proving_period: 2880,
+            proofs: ProofMode::Real,
         }
     }
 }
@@ -64,14 +103,36 @@ pub struct State {
     /// Issues and checks tokens.
     pub authority: TokenAuthority,
     chain: Mutex<Chain>,
+    /// Nonces handed out by `MpoolPushMessage`, and the messages it signed by `MsgUuid`.
+    pub wallet: Mutex<Wallet>,
     head_changes: broadcast::Sender<Vec<HeadChange>>,
     stopping: tokio::sync::watch::Sender<bool>,
+}
+
+/// The node's wallet: it signs for the devnet's accounts.
+#[derive(Debug, Default)]
+pub struct Wallet {
+    /// The next nonce of each sender.
+    pub nonces: std::collections::HashMap<fvm_shared::address::Address, u64>,
+    /// Messages already signed, by the caller's `MsgUuid`.
+    pub signed: std::collections::HashMap<String, chain_client::types::SignedMessage>,
 }
 
 impl State {
     /// The chain, locked.
     pub fn chain(&self) -> MutexGuard<'_, Chain> {
         self.chain.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The wallet, locked.
+    pub fn wallet(&self) -> MutexGuard<'_, Wallet> {
+        self.wallet.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes one block at `timestamp` and publishes the change.
+    pub fn produce(&self, timestamp: u64) {
+        let changes = self.chain().produce(timestamp, &self.config.proofs);
+        self.publish(changes);
     }
 
     /// A receiver of every later batch of head changes.
@@ -138,15 +199,16 @@ impl RunningDevnet {
 
     /// Makes one block now.
     pub fn produce(&self) -> TipSet {
-        let changes = self.state.chain().produce(now_seconds());
-        let head = self.state.chain().head().clone();
-        self.state.publish(changes);
-        head
+        self.state.produce(now_seconds());
+        self.state.chain().head().clone()
     }
 
     /// Replaces the top `depth` tipsets with a heavier fork.
     pub fn reorganise(&self, depth: usize) -> TipSet {
-        let changes = self.state.chain().reorganise(depth, now_seconds());
+        let changes =
+            self.state
+                .chain()
+                .reorganise(depth, now_seconds(), &self.state.config.proofs);
         let head = self.state.chain().head().clone();
         self.state.publish(changes);
         head
@@ -167,10 +229,22 @@ impl RunningDevnet {
 pub async fn start(config: DevnetConfig, listen: SocketAddr) -> std::io::Result<RunningDevnet> {
     let (head_changes, _) = broadcast::channel(1024);
     let (stopping, _) = tokio::sync::watch::channel(false);
+    let rules = chain::ChainRules {
+        inclusion_delay: config.inclusion_delay,
+        pre_commit_challenge_delay: config.pre_commit_challenge_delay,
+    };
+    let world = world::WorldState::with_miner(
+        config.miner_id,
+        config.worker_id,
+        config.seal_proof,
+        fvm_shared::econ::TokenAmount::from_whole(1_000_000),
+        config.proving_period,
+    );
     let state = Arc::new(State {
         stopping,
+        wallet: Mutex::new(Wallet::default()),
         authority: TokenAuthority::new(config.token_secret.clone()),
-        chain: Mutex::new(Chain::genesis(config.seed, now_seconds())),
+        chain: Mutex::new(Chain::genesis(config.seed, now_seconds(), rules, world)),
         head_changes,
         config,
     });
@@ -184,8 +258,7 @@ pub async fn start(config: DevnetConfig, listen: SocketAddr) -> std::io::Result<
             ticks.tick().await;
             loop {
                 ticks.tick().await;
-                let changes = producer.chain().produce(now_seconds());
-                producer.publish(changes);
+                producer.produce(now_seconds());
             }
         }));
     }

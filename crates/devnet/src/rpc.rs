@@ -4,14 +4,22 @@
 
 use chain_client::lotus_json::{self, to_value};
 use chain_client::rpc::{METHOD_ERROR_CODE, METHOD_NOT_FOUND_CODE};
-use chain_client::types::{NetworkParams, NodeVersion, TipSet, TipSetKey};
+use chain_client::types::{
+    LotusMessage, MessageLookup, MessageSendSpec, NetworkParams, NodeVersion, SectorLocation,
+    Signature, SignedMessage, TipSet, TipSetKey,
+};
+use cid::Cid;
+use fvm_shared::address::Address;
 use fvm_shared::bigint::BigInt;
 use fvm_shared::clock::ChainEpoch;
+use fvm_shared::econ::TokenAmount;
+use fvm_shared::message::Message;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::auth::Permission;
-use crate::chain::Chain;
+use crate::chain::{Chain, blake2b};
+use crate::world::{MinerActor, initial_pledge, pre_commit_deposit};
 use crate::{DevnetConfig, State};
 
 /// A method's failure: its JSON-RPC code and message.
@@ -37,6 +45,24 @@ pub fn permission_of(method: &str) -> Option<Permission> {
     let name = method.strip_prefix("Filecoin.")?;
     Some(match name {
         "AuthNew" => Permission::Admin,
+        "MpoolPushMessage" => Permission::Sign,
+        "MpoolPush" => Permission::Write,
+        "MpoolGetNonce"
+        | "GasEstimateMessageGas"
+        | "ChainGetMessage"
+        | "StateSearchMsg"
+        | "StateWaitMsg"
+        | "StateSectorPreCommitInfo"
+        | "StateSectorGetInfo"
+        | "StateMinerInfo"
+        | "StateMinerSectorAllocated"
+        | "StateMinerAvailableBalance"
+        | "StateSectorPartition"
+        | "StateMinerPreCommitDepositForPower"
+        | "StateMinerInitialPledgeForSector"
+        | "StateLookupID"
+        | "StateMinerSectors"
+        | "StateMinerActiveSectors" => Permission::Read,
         "Version"
         | "AuthVerify"
         | "ChainHead"
@@ -113,8 +139,122 @@ fn tipset_or_error(chain: &Chain, key: &TipSetKey) -> Result<TipSet, MethodError
         .ok_or_else(|| MethodError::failed(format!("loading tipset {key}: not found")))
 }
 
-/// Runs a method (other than `ChainNotify`, which the WebSocket handler serves) with the
-/// caller's `permissions`.
+fn address_parameter(method: &str, params: &[Value], index: usize) -> Result<Address, MethodError> {
+    lotus_json::address::deserialize(params.get(index).cloned().unwrap_or(Value::Null)).map_err(
+        |error| MethodError {
+            code: -32700,
+            message: format!("unmarshaling params for '{method}' (param {index}): {error}"),
+        },
+    )
+}
+
+fn cid_parameter(method: &str, params: &[Value], index: usize) -> Result<Cid, MethodError> {
+    lotus_json::cid::deserialize(params.get(index).cloned().unwrap_or(Value::Null)).map_err(
+        |error| MethodError {
+            code: -32700,
+            message: format!("unmarshaling params for '{method}' (param {index}): {error}"),
+        },
+    )
+}
+
+/// The miner actor at `address` in the state read at `key`.
+fn miner_at<'a>(
+    chain: &'a Chain,
+    address: &Address,
+    key: &TipSetKey,
+) -> Result<&'a MinerActor, MethodError> {
+    let state = chain
+        .state(key)
+        .ok_or_else(|| MethodError::failed(format!("loading tipset {key}: not found")))?;
+    address
+        .id()
+        .ok()
+        .and_then(|id| state.miners.get(&id))
+        .ok_or_else(|| {
+            MethodError::failed(format!(
+                "actor not found: {address} is not a miner on this devnet"
+            ))
+        })
+}
+
+/// Fills in gas as the node would (fixed values: the devnet charges no fees).
+fn with_gas(mut message: Message) -> Message {
+    if message.gas_limit == 0 {
+        message.gas_limit = 10_000_000;
+    }
+    if message.gas_fee_cap.is_zero() {
+        message.gas_fee_cap = TokenAmount::from_atto(100_000);
+    }
+    if message.gas_premium.is_zero() {
+        message.gas_premium = TokenAmount::from_atto(1_000);
+    }
+    message
+}
+
+/// The lookup of a message executed on the chain ending at `key`, if it was.
+pub fn lookup(
+    chain: &Chain,
+    message: &Cid,
+    key: &TipSetKey,
+) -> Result<Option<MessageLookup>, MethodError> {
+    if chain.message(message).is_none() {
+        return Err(MethodError::failed(format!(
+            "failed to load message: {message} not found"
+        )));
+    }
+    Ok(chain.search(message, key).map(|executed| MessageLookup {
+        message: *message,
+        receipt: executed.receipt,
+        return_dec: Value::Null,
+        tip_set: executed.tipset.key(),
+        height: executed.tipset.height,
+    }))
+}
+
+/// Signs and queues a message as `MpoolPushMessage` does.
+fn push_message(state: &State, method: &str, params: &[Value]) -> Result<Value, MethodError> {
+    expect_count(method, params, 2)?;
+    let message: LotusMessage = parameter(method, params, 0)?;
+    let spec: Option<MessageSendSpec> = parameter(method, params, 1)?;
+    let message = message.0;
+    if message.sequence != 0 {
+        return Err(MethodError::failed(format!(
+            "MpoolPushMessage expects message nonce to be 0, was {}",
+            message.sequence
+        )));
+    }
+    let uuid = spec
+        .map(|spec| spec.msg_uuid)
+        .filter(|uuid| !uuid.is_empty());
+    let mut wallet = state.wallet();
+    if let Some(signed) = uuid.as_ref().and_then(|uuid| wallet.signed.get(uuid)) {
+        return json(signed);
+    }
+    let nonce = wallet.nonces.entry(message.from).or_insert(0);
+    let mut message = with_gas(message);
+    message.sequence = *nonce;
+    *nonce += 1;
+    let cid = chain_client::message::message_cid(&message);
+    let signature = Signature {
+        signature_type: Signature::BLS,
+        data: [
+            blake2b(&[b"signature", &cid.to_bytes()]),
+            blake2b(&[b"signature 2", &cid.to_bytes()]),
+            blake2b(&[b"signature 3", &cid.to_bytes()]),
+        ]
+        .concat(),
+    };
+    let signed = SignedMessage { message, signature };
+    if let Some(uuid) = uuid {
+        wallet.signed.insert(uuid, signed.clone());
+    }
+    drop(wallet);
+    state.chain().push(signed.clone());
+    json(&signed)
+}
+
+/// Runs a method (other than `ChainNotify` and `StateWaitMsg`, which the server serves
+/// itself) with the caller's `permissions`.
 pub fn dispatch(
     state: &State,
     method: &str,
@@ -134,9 +274,137 @@ pub fn dispatch(
             needed.as_str()
         )));
     }
-    let chain = state.chain();
     let name = method.trim_start_matches("Filecoin.");
+    if name == "MpoolPushMessage" {
+        return push_message(state, method, params);
+    }
+    let mut chain = state.chain();
     match name {
+        "MpoolPush" => {
+            expect_count(method, params, 1)?;
+            let signed: SignedMessage = parameter(method, params, 0)?;
+            let cid = signed.cid();
+            chain.push(signed);
+            Ok(to_value(&cid, lotus_json::cid::serialize))
+        }
+        "MpoolGetNonce" => {
+            expect_count(method, params, 1)?;
+            let sender = address_parameter(method, params, 0)?;
+            drop(chain);
+            json(&state.wallet().nonces.get(&sender).copied().unwrap_or(0))
+        }
+        "GasEstimateMessageGas" => {
+            expect_count(method, params, 3)?;
+            let message: LotusMessage = parameter(method, params, 0)?;
+            json(&LotusMessage(with_gas(message.0)))
+        }
+        "ChainGetMessage" => {
+            expect_count(method, params, 1)?;
+            let cid = cid_parameter(method, params, 0)?;
+            let signed = chain.message(&cid).ok_or_else(|| {
+                MethodError::failed(format!("failed to load message: {cid} not found"))
+            })?;
+            json(&LotusMessage(signed.message))
+        }
+        "StateSearchMsg" => {
+            expect_count(method, params, 4)?;
+            let key: TipSetKey = parameter(method, params, 0)?;
+            let cid = cid_parameter(method, params, 1)?;
+            json(&lookup(&chain, &cid, &key)?)
+        }
+        "StateSectorPreCommitInfo"
+        | "StateSectorGetInfo"
+        | "StateMinerSectorAllocated"
+        | "StateSectorPartition" => {
+            expect_count(method, params, 3)?;
+            let address = address_parameter(method, params, 0)?;
+            let sector: u64 = parameter(method, params, 1)?;
+            let key: TipSetKey = parameter(method, params, 2)?;
+            let miner = miner_at(&chain, &address, &key)?;
+            match name {
+                "StateSectorPreCommitInfo" => json(&miner.precommits.get(&sector)),
+                "StateSectorGetInfo" => json(&miner.sectors.get(&sector)),
+                "StateMinerSectorAllocated" => json(&miner.allocated.contains(&sector)),
+                _ => {
+                    let (deadline, partition) = miner.location(sector).ok_or_else(|| {
+                        MethodError::failed(format!("sector {sector} not found in any partition"))
+                    })?;
+                    json(&SectorLocation {
+                        deadline,
+                        partition,
+                    })
+                }
+            }
+        }
+        "StateMinerInfo" | "StateMinerAvailableBalance" | "StateMinerActiveSectors" => {
+            expect_count(method, params, 2)?;
+            let address = address_parameter(method, params, 0)?;
+            let key: TipSetKey = parameter(method, params, 1)?;
+            let miner = miner_at(&chain, &address, &key)?;
+            match name {
+                "StateMinerInfo" => json(&miner.info),
+                "StateMinerAvailableBalance" => Ok(to_value(
+                    &miner.available_balance(),
+                    lotus_json::token_amount::serialize,
+                )),
+                _ => json(
+                    &miner
+                        .sectors
+                        .values()
+                        .filter(|sector| !miner.faults.contains(&sector.sector_number))
+                        .collect::<Vec<_>>(),
+                ),
+            }
+        }
+        "StateMinerSectors" => {
+            expect_count(method, params, 3)?;
+            let address = address_parameter(method, params, 0)?;
+            let filter = lotus_json::bitfield::optional::deserialize(params[1].clone()).map_err(
+                |error| MethodError::failed(format!("the filter is not a bitfield: {error}")),
+            )?;
+            let key: TipSetKey = parameter(method, params, 2)?;
+            let miner = miner_at(&chain, &address, &key)?;
+            let sectors: Vec<_> = miner
+                .sectors
+                .values()
+                .filter(|sector| {
+                    filter
+                        .as_ref()
+                        .is_none_or(|bits| bits.get(sector.sector_number))
+                })
+                .collect();
+            json(&sectors)
+        }
+        "StateMinerPreCommitDepositForPower" => {
+            expect_count(method, params, 3)?;
+            let address = address_parameter(method, params, 0)?;
+            let key: TipSetKey = parameter(method, params, 2)?;
+            let miner = miner_at(&chain, &address, &key)?;
+            Ok(to_value(
+                &pre_commit_deposit(miner.info.sector_size),
+                lotus_json::token_amount::serialize,
+            ))
+        }
+        "StateMinerInitialPledgeForSector" => {
+            expect_count(method, params, 4)?;
+            let sector_size: u64 = parameter(method, params, 1)?;
+            Ok(to_value(
+                &initial_pledge(sector_size),
+                lotus_json::token_amount::serialize,
+            ))
+        }
+        "StateLookupID" => {
+            expect_count(method, params, 2)?;
+            let address = address_parameter(method, params, 0)?;
+            if address.id().is_ok() {
+                Ok(to_value(&address, lotus_json::address::serialize))
+            } else {
+                Err(MethodError {
+                    code: chain_client::rpc::ACTOR_NOT_FOUND_CODE,
+                    message: "actor not found".to_owned(),
+                })
+            }
+        }
         "Version" => {
             expect_count(method, params, 0)?;
             json(&NodeVersion {
@@ -196,6 +464,9 @@ pub fn dispatch(
             expect_count(method, params, 0)?;
             json(&network_params(&state.config, &chain))
         }
+        "StateWaitMsg" => Err(MethodError::failed(
+            "StateWaitMsg is served by the server loop",
+        )),
         "StateNetworkVersion" => {
             expect_count(method, params, 1)?;
             json(&state.config.network_version)

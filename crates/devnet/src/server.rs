@@ -24,7 +24,8 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 
 use crate::State;
 use crate::auth::Permission;
-use crate::rpc::dispatch;
+use crate::rpc::{MethodError, dispatch, lookup};
+use chain_client::types::TipSetKey;
 
 type Answer = hyper::Response<Full<Bytes>>;
 
@@ -123,14 +124,15 @@ async fn handle(state: Arc<State>, request: hyper::Request<Incoming>) -> Answer 
     };
     match parsed {
         Value::Array(requests) => {
-            let responses: Vec<Value> = requests
-                .into_iter()
-                .filter_map(|request| answer_one(&state, request, &permissions, false))
-                .map(|response| json!(response))
-                .collect();
+            let mut responses = Vec::new();
+            for request in requests {
+                if let Some(response) = answer_one(&state, request, &permissions, false).await {
+                    responses.push(json!(response));
+                }
+            }
             json_answer(StatusCode::OK, &Value::Array(responses))
         }
-        single => match answer_one(&state, single, &permissions, false) {
+        single => match answer_one(&state, single, &permissions, false).await {
             Some(response) => {
                 let status = match &response.error {
                     Some(error) if error.code < 0 => StatusCode::INTERNAL_SERVER_ERROR,
@@ -154,7 +156,7 @@ fn json_answer(status: StatusCode, value: &Value) -> Answer {
 
 /// Answers one request; `None` for a notification. `ChainNotify` is refused here unless
 /// `websocket` (the WebSocket loop serves it itself).
-fn answer_one(
+async fn answer_one(
     state: &State,
     request: Value,
     permissions: &[Permission],
@@ -186,12 +188,62 @@ fn answer_one(
         Value::Null => Vec::new(),
         other => vec![other],
     };
-    Some(
-        match dispatch(state, &request.method, &params, permissions) {
-            Ok(result) => Response::success(id, result),
-            Err(error) => Response::failure(id, error.code, error.message),
-        },
-    )
+    let outcome =
+        if request.method == "Filecoin.StateWaitMsg" && permissions.contains(&Permission::Read) {
+            wait_message(state, &request.method, &params).await
+        } else {
+            dispatch(state, &request.method, &params, permissions)
+        };
+    Some(match outcome {
+        Ok(result) => Response::success(id, result),
+        Err(error) => Response::failure(id, error.code, error.message),
+    })
+}
+
+/// `StateWaitMsg`: answers once the message has been executed and `confidence` tipsets
+/// are on top of the tipset that executed it; a reorganisation in between just means
+/// waiting longer.
+async fn wait_message(state: &State, method: &str, params: &[Value]) -> Result<Value, MethodError> {
+    if params.len() != 4 {
+        return Err(MethodError {
+            code: -32602,
+            message: format!(
+                "wrong param count (method '{method}'): {} != 4",
+                params.len()
+            ),
+        });
+    }
+    let message =
+        chain_client::lotus_json::cid::deserialize(params[0].clone()).map_err(|error| {
+            MethodError {
+                code: -32700,
+                message: format!("unmarshaling params for '{method}' (param 0): {error}"),
+            }
+        })?;
+    let confidence = params[1].as_i64().unwrap_or(0);
+    let mut changes = state.subscribe();
+    loop {
+        {
+            let chain = state.chain();
+            if let Some(found) = lookup(&chain, &message, &TipSetKey::head())?
+                && chain.head().height >= found.height + confidence
+            {
+                return serde_json::to_value(&found).map_err(|error| MethodError {
+                    code: 1,
+                    message: error.to_string(),
+                });
+            }
+        }
+        match changes.recv().await {
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                return Err(MethodError {
+                    code: 1,
+                    message: "the devnet stopped".to_owned(),
+                });
+            }
+        }
+    }
 }
 
 fn upgrade_to_websocket(
@@ -306,9 +358,14 @@ async fn websocket_session<S>(
             }));
             continue;
         }
-        if let Some(response) = answer_one(&state, value, &permissions, true) {
-            let _ = outgoing.send(json!(response).to_string());
-        }
+        // Calls run concurrently, so a long StateWaitMsg does not hold up the others.
+        let (state, permissions, outgoing) =
+            (Arc::clone(&state), permissions.clone(), outgoing.clone());
+        tokio::spawn(async move {
+            if let Some(response) = answer_one(&state, value, &permissions, true).await {
+                let _ = outgoing.send(json!(response).to_string());
+            }
+        });
     }
     for task in channel_tasks {
         task.abort();

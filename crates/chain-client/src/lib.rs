@@ -13,6 +13,7 @@
 //! - [`transport`]: HTTP and WebSocket transports, and `ChainNotify` subscriptions.
 //! - [`client`]: the typed API over any [`rpc::Transport`], with retries.
 //! - [`head`]: following the head through reorganisations (pure).
+//! - [`watch`]: following one message through reorganisations (pure).
 //! - [`endpoint`]: the `TOKEN:/ip4/…/tcp/1234/http` connection string.
 
 pub mod client;
@@ -23,6 +24,7 @@ pub mod message;
 pub mod rpc;
 pub mod transport;
 pub mod types;
+pub mod watch;
 
 pub use client::{LotusClient, RetryPolicy};
 pub use endpoint::Endpoint;

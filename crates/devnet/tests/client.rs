@@ -273,3 +273,91 @@ async fn transport_failures_are_retried_and_method_failures_are_not() {
         "method failures are not retried"
     );
 }
+
+#[tokio::test]
+async fn a_reorganisation_reverts_an_executed_message_and_the_new_fork_executes_it_again() {
+    use chain_client::watch::{MessageStatus, MessageWatch};
+
+    let devnet = manual_devnet().await;
+    for _ in 0..2 {
+        devnet.produce();
+    }
+    let endpoint =
+        Endpoint::parse(&devnet.connection_string(Some(&devnet.admin_token))).expect("an endpoint");
+    let transport = WebSocketTransport::connect(&endpoint, TIMEOUT)
+        .await
+        .expect("connect");
+    let client = LotusClient::new(transport.clone());
+    let mut changes = transport.chain_notify().await.expect("subscribe");
+    let mut tracker = HeadTracker::new(20);
+    tracker.observe(&next_batch(&mut changes).await);
+
+    // A plain send to the miner actor: any message would do.
+    let unsigned = fvm_shared::message::Message {
+        version: 0,
+        from: fvm_shared::address::Address::new_id(100),
+        to: fvm_shared::address::Address::new_id(1000),
+        sequence: 0,
+        value: Default::default(),
+        method_num: 0,
+        params: Default::default(),
+        gas_limit: 0,
+        gas_fee_cap: Default::default(),
+        gas_premium: Default::default(),
+    };
+    let signed = client
+        .mpool_push_message(&unsigned, None)
+        .await
+        .expect("push");
+    let mut watch = MessageWatch::new(signed.cid());
+    let mut reported = Vec::new();
+    let mut follow =
+        async |reported: &mut Vec<MessageStatus>,
+               changes: &mut chain_client::transport::HeadChanges| {
+            let batch = next_batch(changes).await;
+            for event in tracker.observe(&batch) {
+                reported.extend(watch.observe(&event));
+            }
+            if watch.needs_search() {
+                let found = client
+                    .state_search_msg(&TipSetKey::head(), watch.message(), -1, true)
+                    .await
+                    .expect("search");
+                reported.extend(watch.searched(found));
+            }
+        };
+    for _ in 0..3 {
+        devnet.produce();
+        follow(&mut reported, &mut changes).await;
+    }
+    let [MessageStatus::Executed(first)] = reported.as_slice() else {
+        panic!("expected one execution, saw {reported:?}");
+    };
+    let first = first.clone();
+    assert_eq!(first.receipt.exit_code, 0);
+
+    // Revert past the tipset that executed it; the new fork includes and executes it again.
+    let depth = (devnet.head().height - first.height + 2) as usize;
+    devnet.reorganise(depth);
+    follow(&mut reported, &mut changes).await;
+    assert_eq!(reported.len(), 3, "{reported:?}");
+    assert_eq!(
+        reported[1],
+        MessageStatus::Reverted {
+            previous: first.clone()
+        }
+    );
+    let MessageStatus::Executed(second) = &reported[2] else {
+        panic!("expected a second execution, saw {reported:?}");
+    };
+    assert_ne!(
+        second.tip_set, first.tip_set,
+        "executed in a tipset of the new fork"
+    );
+    assert_eq!(second.message, signed.cid());
+    let waited = client
+        .state_wait_msg(&signed.cid(), 0, -1, true)
+        .await
+        .expect("StateWaitMsg agrees");
+    assert_eq!(&waited, second);
+}

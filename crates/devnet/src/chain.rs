@@ -25,7 +25,13 @@ use fvm_shared::clock::ChainEpoch;
 use fvm_shared::econ::TokenAmount;
 use multihash_codetable::{Code, MultihashDigest as _};
 
+use serde::{Deserialize, Serialize};
+
 use crate::world::{ExecutionContext, WorldState};
+
+/// How many of the latest tipsets keep their state; a reorganisation deeper than this
+/// (Lotus's finality is 900 epochs) is refused.
+pub const RETAINED_STATES: usize = 1000;
 
 /// The actor id of the devnet's block producer.
 pub const BLOCK_PRODUCER: u64 = 1000;
@@ -79,7 +85,7 @@ pub trait SealVerifier {
 }
 
 /// The timing rules of the devnet's chain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainRules {
     /// Epochs between a message's arrival and the first tipset that may include it.
     pub inclusion_delay: ChainEpoch,
@@ -88,11 +94,14 @@ pub struct ChainRules {
 }
 
 /// A message waiting in the pool.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Pending {
     message: SignedMessage,
-    /// The head's epoch when it arrived.
-    arrived: ChainEpoch,
+    /// The epoch from which a tipset may include it.
+    ready: ChainEpoch,
+    /// Injected: it runs out of gas when executed.
+    #[serde(default)]
+    out_of_gas: bool,
 }
 
 /// Where and how a message was executed.
@@ -123,7 +132,43 @@ pub struct Chain {
     states: HashMap<TipSetKey, WorldState>,
     /// The receipts of each tipset's parent's messages.
     receipts: HashMap<TipSetKey, Vec<(Cid, MessageReceipt)>>,
+    /// Messages accepted and then lost (fault injection).
+    dropped: Vec<SignedMessage>,
 }
+
+/// One tipset as saved: itself, its messages, its receipts and (for recent ones) its
+/// state.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct SavedTipSet {
+    tipset: TipSet,
+    included: Vec<Pending>,
+    receipts: Vec<SavedReceipt>,
+    state: Option<WorldState>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct SavedReceipt {
+    #[serde(with = "chain_client::lotus_json::cid")]
+    message: Cid,
+    receipt: MessageReceipt,
+}
+
+/// Everything a chain is, in a form that can be written to disk and read back.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChainSnapshot {
+    seed: [u8; 32],
+    rules: ChainRules,
+    forks: u64,
+    canonical: Vec<TipSetKey>,
+    tipsets: Vec<SavedTipSet>,
+    pool: Vec<Pending>,
+    dropped: Vec<SignedMessage>,
+}
+
+/// A snapshot that does not describe a chain.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the saved chain is not consistent: {0}")]
+pub struct CorruptSnapshot(pub String);
 
 /// What executing a tipset's messages needs from the chain.
 struct Context<'a> {
@@ -177,6 +222,7 @@ impl Chain {
             included: HashMap::new(),
             states: HashMap::new(),
             receipts: HashMap::new(),
+            dropped: Vec::new(),
         };
         let genesis = chain.make_tipset(0, &TipSetKey::head(), genesis_timestamp);
         chain.known.insert(genesis.key(), genesis.clone());
@@ -190,6 +236,116 @@ impl Chain {
         self.rules
     }
 
+    /// The chain as it can be saved.
+    pub fn snapshot(&self) -> ChainSnapshot {
+        let mut tipsets: Vec<SavedTipSet> = self
+            .known
+            .values()
+            .map(|tipset| {
+                let key = tipset.key();
+                SavedTipSet {
+                    tipset: tipset.clone(),
+                    included: self.included.get(&key).cloned().unwrap_or_default(),
+                    receipts: self
+                        .receipts
+                        .get(&key)
+                        .into_iter()
+                        .flatten()
+                        .map(|(message, receipt)| SavedReceipt {
+                            message: *message,
+                            receipt: receipt.clone(),
+                        })
+                        .collect(),
+                    state: self.states.get(&key).cloned(),
+                }
+            })
+            .collect();
+        tipsets.sort_by_key(|saved| saved.tipset.height);
+        ChainSnapshot {
+            seed: self.seed,
+            rules: self.rules,
+            forks: self.forks,
+            canonical: self.canonical.iter().map(TipSet::key).collect(),
+            tipsets,
+            pool: self.pool.clone(),
+            dropped: self.dropped.clone(),
+        }
+    }
+
+    /// The chain a snapshot describes.
+    pub fn restore(snapshot: ChainSnapshot) -> Result<Chain, CorruptSnapshot> {
+        let mut chain = Chain {
+            seed: snapshot.seed,
+            rules: snapshot.rules,
+            canonical: Vec::new(),
+            known: HashMap::new(),
+            forks: snapshot.forks,
+            pool: snapshot.pool,
+            included: HashMap::new(),
+            states: HashMap::new(),
+            receipts: HashMap::new(),
+            dropped: snapshot.dropped,
+        };
+        for saved in snapshot.tipsets {
+            let key = saved.tipset.key();
+            chain.included.insert(key.clone(), saved.included);
+            chain.receipts.insert(
+                key.clone(),
+                saved
+                    .receipts
+                    .into_iter()
+                    .map(|saved| (saved.message, saved.receipt))
+                    .collect(),
+            );
+            if let Some(state) = saved.state {
+                chain.states.insert(key.clone(), state);
+            }
+            chain.known.insert(key, saved.tipset);
+        }
+        for key in snapshot.canonical {
+            let tipset =
+                chain.known.get(&key).cloned().ok_or_else(|| {
+                    CorruptSnapshot(format!("the canonical tipset {key} is missing"))
+                })?;
+            chain.canonical.push(tipset);
+        }
+        let head = chain
+            .canonical
+            .last()
+            .ok_or_else(|| CorruptSnapshot("there is no genesis tipset".to_owned()))?;
+        if !chain.states.contains_key(&head.key()) {
+            return Err(CorruptSnapshot(format!(
+                "the head {} has no state",
+                head.key()
+            )));
+        }
+        Ok(chain)
+    }
+
+    /// Records a message that was accepted and then lost (fault injection): it can be
+    /// looked up but is never included.
+    pub fn record_dropped(&mut self, message: SignedMessage) {
+        self.dropped.push(message);
+    }
+
+    /// Forgets the state of tipsets too old to be reorganised away.
+    fn prune(&mut self) {
+        if self.canonical.len() <= RETAINED_STATES {
+            return;
+        }
+        let oldest_kept = self.canonical[self.canonical.len() - RETAINED_STATES].height;
+        let stale: Vec<TipSetKey> = self
+            .known
+            .values()
+            .filter(|tipset| tipset.height < oldest_kept)
+            .map(TipSet::key)
+            .filter(|key| self.states.contains_key(key))
+            .collect();
+        for key in stale {
+            self.states.remove(&key);
+        }
+    }
+
     /// The state read at a tipset (the empty key is the head): the state after every
     /// message of its ancestors, as Lotus's state calls read it.
     pub fn state(&self, key: &TipSetKey) -> Option<&WorldState> {
@@ -197,10 +353,15 @@ impl Chain {
         self.states.get(&tipset.key())
     }
 
-    /// Adds a signed message to the pool.
-    pub fn push(&mut self, message: SignedMessage) {
-        let arrived = self.head().height;
-        self.pool.push(Pending { message, arrived });
+    /// Adds a signed message to the pool. Fault injection may delay its inclusion by
+    /// `extra_delay` epochs, or make it run out of gas.
+    pub fn push(&mut self, message: SignedMessage, extra_delay: ChainEpoch, out_of_gas: bool) {
+        let ready = self.head().height + self.rules.inclusion_delay.max(1) + extra_delay.max(0);
+        self.pool.push(Pending {
+            message,
+            ready,
+            out_of_gas,
+        });
     }
 
     /// Whether a message with this CID is waiting in the pool.
@@ -223,8 +384,10 @@ impl Chain {
         self.pool
             .iter()
             .chain(self.included.values().flatten())
-            .find(|pending| &pending.message.cid() == cid)
-            .map(|pending| pending.message.clone())
+            .map(|pending| &pending.message)
+            .chain(self.dropped.iter())
+            .find(|message| &message.cid() == cid)
+            .cloned()
     }
 
     /// Where a message was executed on the chain ending at `from`, if it was.
@@ -267,6 +430,16 @@ impl Chain {
         };
         let mut receipts = Vec::new();
         for pending in self.included.get(&parent.key()).into_iter().flatten() {
+            if pending.out_of_gas {
+                let receipt = MessageReceipt {
+                    exit_code: 7,
+                    r#return: Vec::new(),
+                    gas_used: pending.message.message.gas_limit as i64,
+                    events_root: None,
+                };
+                receipts.push((pending.message.cid(), receipt));
+                continue;
+            }
             let receipt = state.execute(
                 &pending.message.message,
                 parent.height,
@@ -284,16 +457,16 @@ impl Chain {
         let head = self.head().clone();
         let (state, receipts) = self.execute(&head, verifier);
         let next = self.make_tipset(head.height + 1, &head.key(), timestamp);
-        let ready = next.height - self.rules.inclusion_delay;
         let (include, keep): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.pool)
             .into_iter()
-            .partition(|pending| pending.arrived <= ready);
+            .partition(|pending| pending.ready <= next.height);
         self.pool = keep;
         self.included.insert(next.key(), include);
         self.states.insert(next.key(), state);
         self.receipts.insert(next.key(), receipts);
         self.known.insert(next.key(), next.clone());
         self.canonical.push(next.clone());
+        self.prune();
         next
     }
 
@@ -405,7 +578,7 @@ impl Chain {
         timestamp: u64,
         verifier: &dyn SealVerifier,
     ) -> Vec<HeadChange> {
-        let depth = depth.min(self.canonical.len() - 1);
+        let depth = depth.min(self.canonical.len() - 1).min(RETAINED_STATES - 1);
         self.forks += 1;
         let mut changes = Vec::new();
         let mut returned = Vec::new();

@@ -5,6 +5,7 @@
 //! - [`chain`]: the chain itself, pure: tipsets with real block CIDs, reorganisations,
 //!   ticket and beacon randomness as Lotus draws it.
 //! - [`auth`]: Lotus-style HS256 tokens with read/write/sign/admin.
+//! - [`faults`]: injected faults, deterministic from a seed.
 //! - [`rpc`]: the methods.
 //! - [`world`]: the state messages change: the miner actor's sealing rules.
 //! - [`server`]: the HTTP and WebSocket server, `ChainNotify` channels included.
@@ -14,6 +15,7 @@
 
 pub mod auth;
 pub mod chain;
+pub mod faults;
 pub mod rpc;
 pub mod server;
 pub mod world;
@@ -55,6 +57,11 @@ pub struct DevnetConfig {
     pub proving_period: i64,
     /// How prove-commits are checked.
     pub proofs: ProofMode,
+    /// Where the devnet keeps its chain and token secret, so it survives a restart;
+    /// none keeps everything in memory.
+    pub directory: Option<std::path::PathBuf>,
+    /// Faults to inject.
+    pub faults: faults::FaultPlan,
 }
 
 /// How the devnet checks seal proofs.
@@ -91,6 +98,8 @@ impl Default for DevnetConfig {
             seal_proof: fvm_shared::sector::RegisteredSealProof::StackedDRG2KiBV1P1,
             proving_period: 2880,
             proofs: ProofMode::Real,
+            directory: None,
+            faults: faults::FaultPlan::default(),
         }
     }
 }
@@ -107,16 +116,28 @@ pub struct State {
     pub wallet: Mutex<Wallet>,
     head_changes: broadcast::Sender<Vec<HeadChange>>,
     stopping: tokio::sync::watch::Sender<bool>,
+    /// How many calls the server has taken (fault injection numbers them).
+    pub calls: std::sync::atomic::AtomicU64,
 }
 
 /// The node's wallet: it signs for the devnet's accounts.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Wallet {
-    /// The next nonce of each sender.
-    pub nonces: std::collections::HashMap<fvm_shared::address::Address, u64>,
+    /// The next nonce of each sender, by address.
+    pub nonces: std::collections::BTreeMap<String, u64>,
     /// Messages already signed, by the caller's `MsgUuid`.
-    pub signed: std::collections::HashMap<String, chain_client::types::SignedMessage>,
+    pub signed: std::collections::BTreeMap<String, chain_client::types::SignedMessage>,
 }
+
+/// What the devnet saves in its directory.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Saved {
+    chain: chain::ChainSnapshot,
+    wallet: Wallet,
+}
+
+const SAVED_FILE: &str = "devnet.json";
+const SECRET_FILE: &str = "token-secret";
 
 impl State {
     /// The chain, locked.
@@ -129,10 +150,62 @@ impl State {
         self.wallet.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Makes one block at `timestamp` and publishes the change.
+    /// Makes one block at `timestamp` (or, when the fault plan says so, a reorganisation)
+    /// and publishes the change.
     pub fn produce(&self, timestamp: u64) {
-        let changes = self.chain().produce(timestamp, &self.config.proofs);
+        let changes = {
+            let mut chain = self.chain();
+            let next = chain.head().height + 1;
+            match self.config.faults.reorganisation_at(next) {
+                Some(depth) => chain.reorganise(depth, timestamp, &self.config.proofs),
+                None => chain.produce(timestamp, &self.config.proofs),
+            }
+        };
+        self.persist();
         self.publish(changes);
+    }
+
+    /// Replaces the top `depth` tipsets with a heavier fork and publishes the change.
+    pub fn reorganise(&self, depth: usize, timestamp: u64) {
+        let changes = self
+            .chain()
+            .reorganise(depth, timestamp, &self.config.proofs);
+        self.persist();
+        self.publish(changes);
+    }
+
+    /// Takes a signed message into the pool, unless the fault plan loses it.
+    pub fn admit(&self, message: chain_client::types::SignedMessage) {
+        let fate = self.config.faults.message_fate(&message.cid());
+        {
+            let mut chain = self.chain();
+            if fate.dropped {
+                tracing::info!(message = %message.cid(), "the fault plan drops this message");
+                chain.record_dropped(message);
+            } else {
+                chain.push(message, fate.extra_delay, fate.out_of_gas);
+            }
+        }
+        self.persist();
+    }
+
+    /// Saves the chain and the wallet, if the devnet has a directory. A failure is logged:
+    /// the devnet keeps running on what it has in memory.
+    pub fn persist(&self) {
+        let Some(directory) = &self.config.directory else {
+            return;
+        };
+        let saved = Saved {
+            chain: self.chain().snapshot(),
+            wallet: std::mem::take(&mut *self.wallet()),
+        };
+        let outcome = serde_json::to_vec(&saved)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| write_atomically(&directory.join(SAVED_FILE), &bytes));
+        *self.wallet() = saved.wallet;
+        if let Err(error) = outcome {
+            tracing::error!(%error, directory = %directory.display(), "could not save the devnet");
+        }
     }
 
     /// A receiver of every later batch of head changes.
@@ -225,10 +298,51 @@ impl RunningDevnet {
     }
 }
 
-/// Starts a devnet listening on `listen` (port 0 picks a free one).
-pub async fn start(config: DevnetConfig, listen: SocketAddr) -> std::io::Result<RunningDevnet> {
-    let (head_changes, _) = broadcast::channel(1024);
-    let (stopping, _) = tokio::sync::watch::channel(false);
+/// Writes `bytes` to `path` so that a crash leaves the old file or the new one, never a
+/// mix: a temporary file, synced, renamed over, and the directory synced.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let temporary = path.with_extension("json.tmp");
+    let mut file = std::fs::File::create(&temporary)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)?;
+    if let Some(parent) = path.parent() {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// The token secret kept in `directory`, made on first use.
+fn token_secret(directory: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    let path = directory.join(SECRET_FILE);
+    match std::fs::read(&path) {
+        Ok(secret) if !secret.is_empty() => Ok(secret),
+        Ok(_) | Err(_) => {
+            let secret: [u8; 32] = rand::random();
+            write_atomically(&path, &secret)?;
+            Ok(secret.to_vec())
+        }
+    }
+}
+
+/// The chain and wallet to start from: the saved ones in the directory, or a new chain.
+fn load_or_create(config: &DevnetConfig) -> std::io::Result<(Chain, Wallet)> {
+    if let Some(directory) = &config.directory {
+        let path = directory.join(SAVED_FILE);
+        if path.exists() {
+            let bytes = std::fs::read(&path)?;
+            let saved: Saved = serde_json::from_slice(&bytes).map_err(|error| {
+                std::io::Error::other(format!(
+                    "{} cannot be read: {error}; move it away to start a new chain",
+                    path.display()
+                ))
+            })?;
+            let chain = Chain::restore(saved.chain)
+                .map_err(|error| std::io::Error::other(format!("{}: {error}", path.display())))?;
+            return Ok((chain, saved.wallet));
+        }
+    }
     let rules = chain::ChainRules {
         inclusion_delay: config.inclusion_delay,
         pre_commit_challenge_delay: config.pre_commit_challenge_delay,
@@ -240,14 +354,32 @@ pub async fn start(config: DevnetConfig, listen: SocketAddr) -> std::io::Result<
         fvm_shared::econ::TokenAmount::from_whole(1_000_000),
         config.proving_period,
     );
+    Ok((
+        Chain::genesis(config.seed, now_seconds(), rules, world),
+        Wallet::default(),
+    ))
+}
+
+/// Starts a devnet listening on `listen` (port 0 picks a free one). With a directory,
+/// it continues the chain saved there.
+pub async fn start(mut config: DevnetConfig, listen: SocketAddr) -> std::io::Result<RunningDevnet> {
+    if let Some(directory) = &config.directory {
+        std::fs::create_dir_all(directory)?;
+        config.token_secret = token_secret(directory)?;
+    }
+    let (chain, wallet) = load_or_create(&config)?;
+    let (head_changes, _) = broadcast::channel(1024);
+    let (stopping, _) = tokio::sync::watch::channel(false);
     let state = Arc::new(State {
         stopping,
-        wallet: Mutex::new(Wallet::default()),
+        wallet: Mutex::new(wallet),
         authority: TokenAuthority::new(config.token_secret.clone()),
-        chain: Mutex::new(Chain::genesis(config.seed, now_seconds(), rules, world)),
+        chain: Mutex::new(chain),
         head_changes,
+        calls: std::sync::atomic::AtomicU64::new(0),
         config,
     });
+    state.persist();
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let address = listener.local_addr()?;
     let mut tasks = vec![tokio::spawn(server::serve(listener, Arc::clone(&state)))];

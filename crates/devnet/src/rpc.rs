@@ -230,7 +230,7 @@ fn push_message(state: &State, method: &str, params: &[Value]) -> Result<Value, 
     if let Some(signed) = uuid.as_ref().and_then(|uuid| wallet.signed.get(uuid)) {
         return json(signed);
     }
-    let nonce = wallet.nonces.entry(message.from).or_insert(0);
+    let nonce = wallet.nonces.entry(message.from.to_string()).or_insert(0);
     let mut message = with_gas(message);
     message.sequence = *nonce;
     *nonce += 1;
@@ -249,7 +249,7 @@ fn push_message(state: &State, method: &str, params: &[Value]) -> Result<Value, 
         wallet.signed.insert(uuid, signed.clone());
     }
     drop(wallet);
-    state.chain().push(signed.clone());
+    state.admit(signed.clone());
     json(&signed)
 }
 
@@ -278,20 +278,28 @@ pub fn dispatch(
     if name == "MpoolPushMessage" {
         return push_message(state, method, params);
     }
-    let mut chain = state.chain();
+    let chain = state.chain();
     match name {
         "MpoolPush" => {
             expect_count(method, params, 1)?;
             let signed: SignedMessage = parameter(method, params, 0)?;
             let cid = signed.cid();
-            chain.push(signed);
+            drop(chain);
+            state.admit(signed);
             Ok(to_value(&cid, lotus_json::cid::serialize))
         }
         "MpoolGetNonce" => {
             expect_count(method, params, 1)?;
             let sender = address_parameter(method, params, 0)?;
             drop(chain);
-            json(&state.wallet().nonces.get(&sender).copied().unwrap_or(0))
+            json(
+                &state
+                    .wallet()
+                    .nonces
+                    .get(&sender.to_string())
+                    .copied()
+                    .unwrap_or(0),
+            )
         }
         "GasEstimateMessageGas" => {
             expect_count(method, params, 3)?;

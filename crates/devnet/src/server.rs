@@ -93,6 +93,13 @@ async fn handle(state: Arc<State>, request: hyper::Request<Incoming>) -> Answer 
     let Some(permissions) = permissions(&state, &request) else {
         return plain(StatusCode::UNAUTHORIZED, "");
     };
+    let call = state
+        .calls
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let fate = state.config.faults.call_fate(call);
+    if !fate.latency.is_zero() {
+        tokio::time::sleep(fate.latency).await;
+    }
     let upgrade = request
         .headers()
         .get(hyper::header::CONNECTION)
@@ -106,6 +113,10 @@ async fn handle(state: Arc<State>, request: hyper::Request<Incoming>) -> Answer 
             StatusCode::METHOD_NOT_ALLOWED,
             "JSON-RPC requests are POSTed",
         );
+    }
+    if fate.fails {
+        // As a proxy in front of a node answers while the node restarts.
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "");
     }
     let Ok(body) = request
         .into_body()

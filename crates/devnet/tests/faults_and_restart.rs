@@ -239,3 +239,62 @@ async fn planned_reorganisations_and_rpc_failures_happen() {
     assert_eq!(error.kind, ErrorKind::Transport, "{error}");
     assert!(error.message.contains("503"), "{error}");
 }
+
+#[tokio::test]
+async fn the_command_prints_how_to_connect_and_makes_blocks() {
+    use tokio::io::AsyncBufReadExt as _;
+    let directory = tempfile::tempdir().expect("a directory");
+    let plan = directory.path().join("faults.toml");
+    std::fs::write(&plan, "seed = 3\nmax_rpc_latency_ms = 2\n").expect("write a fault plan");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sealcluster-devnet"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--block-time",
+            "100ms",
+            "--fake-proofs",
+            "--directory",
+        ])
+        .arg(directory.path().join("chain"))
+        .arg("--faults")
+        .arg(&plan)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start sealcluster-devnet");
+    let stdout = child.stdout.take().expect("its output");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let mut connection = None;
+    while let Some(line) = tokio::time::timeout(TIMEOUT, lines.next_line())
+        .await
+        .expect("output in time")
+        .expect("a line")
+    {
+        if let Some(value) = line.strip_prefix("FULLNODE_API_INFO=") {
+            connection = Some(value.to_owned());
+            break;
+        }
+    }
+    let connection = connection.expect("the connection string is printed");
+    let endpoint = Endpoint::parse(&connection).expect("a connection string the client reads");
+    assert!(endpoint.token.is_some());
+    let client = LotusClient::new(HttpTransport::new(endpoint, TIMEOUT).expect("a transport"));
+    // The head moves on by itself (waiting up to the timeout, not timing it).
+    let first = client.chain_head().await.expect("the head").height;
+    let waited = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = client.chain_head().await.expect("the head").height;
+            if now > first {
+                return now;
+            }
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "no block within {TIMEOUT:?} of {first}");
+    assert!(
+        directory.path().join("chain/devnet.json").exists(),
+        "the chain is saved"
+    );
+    child.kill().await.expect("stop it");
+}

@@ -78,10 +78,16 @@ pub enum RandomnessError {
     },
 }
 
-/// Checks seal proofs for the execution of prove-commits.
-pub trait SealVerifier {
-    /// Whether `seal` is a valid proof.
+/// Checks the proofs messages carry.
+pub trait ProofVerifier {
+    /// Whether `seal` is a valid seal proof.
     fn verify(&self, seal: &proofs::SealToVerify) -> bool;
+    /// Whether `output` is a valid window PoSt of `task`.
+    fn verify_window_post(
+        &self,
+        task: &proofs::tasks::PostTask,
+        output: &proofs::tasks::PostOutput,
+    ) -> bool;
 }
 
 /// The timing rules of the devnet's chain.
@@ -174,7 +180,7 @@ pub struct CorruptSnapshot(pub String);
 struct Context<'a> {
     chain: &'a Chain,
     at: TipSetKey,
-    verifier: &'a dyn SealVerifier,
+    verifier: &'a dyn ProofVerifier,
 }
 
 impl ExecutionContext for Context<'_> {
@@ -200,6 +206,14 @@ impl ExecutionContext for Context<'_> {
 
     fn verify_seal(&self, seal: &proofs::SealToVerify) -> bool {
         self.verifier.verify(seal)
+    }
+
+    fn verify_window_post(
+        &self,
+        task: &proofs::tasks::PostTask,
+        output: &proofs::tasks::PostOutput,
+    ) -> bool {
+        self.verifier.verify_window_post(task, output)
     }
 }
 
@@ -420,7 +434,7 @@ impl Chain {
     fn execute(
         &self,
         parent: &TipSet,
-        verifier: &dyn SealVerifier,
+        verifier: &dyn ProofVerifier,
     ) -> (WorldState, Vec<(Cid, MessageReceipt)>) {
         let mut state = self.states.get(&parent.key()).cloned().unwrap_or_default();
         let context = Context {
@@ -448,12 +462,13 @@ impl Chain {
             );
             receipts.push((pending.message.cid(), receipt));
         }
+        state.end_of_epoch(parent.height);
         (state, receipts)
     }
 
     /// Makes a tipset on the head: executes the head's messages, then includes the pool's
     /// messages that have waited long enough.
-    fn extend(&mut self, timestamp: u64, verifier: &dyn SealVerifier) -> TipSet {
+    fn extend(&mut self, timestamp: u64, verifier: &dyn ProofVerifier) -> TipSet {
         let head = self.head().clone();
         let (state, receipts) = self.execute(&head, verifier);
         let next = self.make_tipset(head.height + 1, &head.key(), timestamp);
@@ -560,7 +575,7 @@ impl Chain {
     }
 
     /// Makes the next tipset on the head at `timestamp`; returns the head change.
-    pub fn produce(&mut self, timestamp: u64, verifier: &dyn SealVerifier) -> Vec<HeadChange> {
+    pub fn produce(&mut self, timestamp: u64, verifier: &dyn ProofVerifier) -> Vec<HeadChange> {
         let next = self.extend(timestamp, verifier);
         vec![HeadChange {
             change: HeadChangeType::Apply,
@@ -576,7 +591,7 @@ impl Chain {
         &mut self,
         depth: usize,
         timestamp: u64,
-        verifier: &dyn SealVerifier,
+        verifier: &dyn ProofVerifier,
     ) -> Vec<HeadChange> {
         let depth = depth.min(self.canonical.len() - 1).min(RETAINED_STATES - 1);
         self.forks += 1;
@@ -662,8 +677,16 @@ mod tests {
 
     struct AcceptAll;
 
-    impl SealVerifier for AcceptAll {
+    impl ProofVerifier for AcceptAll {
         fn verify(&self, _: &proofs::SealToVerify) -> bool {
+            true
+        }
+
+        fn verify_window_post(
+            &self,
+            _: &proofs::tasks::PostTask,
+            _: &proofs::tasks::PostOutput,
+        ) -> bool {
             true
         }
     }

@@ -74,11 +74,22 @@ pub enum ProofMode {
     Fake,
 }
 
-impl chain::SealVerifier for ProofMode {
+impl chain::ProofVerifier for ProofMode {
     fn verify(&self, seal: &proofs::SealToVerify) -> bool {
         match self {
             ProofMode::Real => proofs::backend::verify_real_seal(seal) == Ok(true),
             ProofMode::Fake => proofs::FakeProofs::verify_seal(seal),
+        }
+    }
+
+    fn verify_window_post(
+        &self,
+        task: &proofs::tasks::PostTask,
+        output: &proofs::tasks::PostOutput,
+    ) -> bool {
+        match self {
+            ProofMode::Real => proofs::backend::verify_real_post(task, output) == Ok(true),
+            ProofMode::Fake => proofs::FakeProofs::verify_post("window_post", task, output),
         }
     }
 }

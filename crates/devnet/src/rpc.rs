@@ -62,7 +62,12 @@ pub fn permission_of(method: &str) -> Option<Permission> {
         | "StateMinerInitialPledgeForSector"
         | "StateLookupID"
         | "StateMinerSectors"
-        | "StateMinerActiveSectors" => Permission::Read,
+        | "StateMinerActiveSectors"
+        | "StateMinerProvingDeadline"
+        | "StateMinerDeadlines"
+        | "StateMinerPartitions"
+        | "StateMinerFaults"
+        | "StateMinerRecoveries" => Permission::Read,
         "Version"
         | "AuthVerify"
         | "ChainHead"
@@ -363,6 +368,72 @@ pub fn dispatch(
                         .collect::<Vec<_>>(),
                 ),
             }
+        }
+        "StateMinerProvingDeadline"
+        | "StateMinerDeadlines"
+        | "StateMinerFaults"
+        | "StateMinerRecoveries" => {
+            expect_count(method, params, 2)?;
+            let address = address_parameter(method, params, 0)?;
+            let key: TipSetKey = parameter(method, params, 1)?;
+            let miner = miner_at(&chain, &address, &key)?;
+            let bits = |sectors: &std::collections::BTreeSet<u64>| {
+                let bitfield = fvm_ipld_bitfield::BitField::try_from_bits(sectors.iter().copied())
+                    .unwrap_or_default();
+                to_value(&bitfield, lotus_json::bitfield::serialize)
+            };
+            match name {
+                "StateMinerProvingDeadline" => {
+                    let epoch = chain.tipset(&key).map_or(0, |tipset| tipset.height);
+                    let policy = chain
+                        .state(&key)
+                        .map(|state| state.policy)
+                        .unwrap_or_else(|| crate::world::ProvingPolicy::new(2880));
+                    json(&miner.deadline_info(&policy, epoch))
+                }
+                "StateMinerDeadlines" => {
+                    let deadlines: Vec<Value> = (0..crate::world::DEADLINES)
+                        .map(|index| {
+                            let proven = miner.post_submissions.get(&index).cloned().unwrap_or_default();
+                            serde_json::json!({"PostSubmissions": bits(&proven), "DisputableProofCount": 0, "DailyFee": "0"})
+                        })
+                        .collect();
+                    Ok(Value::Array(deadlines))
+                }
+                "StateMinerFaults" => Ok(bits(&miner.faults)),
+                _ => Ok(bits(&miner.recoveries)),
+            }
+        }
+        "StateMinerPartitions" => {
+            expect_count(method, params, 3)?;
+            let address = address_parameter(method, params, 0)?;
+            let deadline: u64 = parameter(method, params, 1)?;
+            let key: TipSetKey = parameter(method, params, 2)?;
+            let miner = miner_at(&chain, &address, &key)?;
+            let bits = |sectors: std::collections::BTreeSet<u64>| {
+                let bitfield =
+                    fvm_ipld_bitfield::BitField::try_from_bits(sectors).unwrap_or_default();
+                to_value(&bitfield, lotus_json::bitfield::serialize)
+            };
+            let partitions: Vec<Value> = miner
+                .deadlines
+                .get(deadline as usize)
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|sectors| {
+                    let faulty: std::collections::BTreeSet<u64> =
+                        sectors.intersection(&miner.faults).copied().collect();
+                    let recovering = sectors.intersection(&miner.recoveries).copied().collect();
+                    let active = sectors.difference(&faulty).copied().collect();
+                    serde_json::json!({
+                        "AllSectors": bits(sectors.clone()), "FaultySectors": bits(faulty),
+                        "RecoveringSectors": bits(recovering), "LiveSectors": bits(sectors),
+                        "ActiveSectors": bits(active),
+                    })
+                })
+                .collect();
+            Ok(Value::Array(partitions))
         }
         "StateMinerSectors" => {
             expect_count(method, params, 3)?;

@@ -35,6 +35,64 @@ pub const MAX_PRE_COMMIT_RANDOMNESS_LOOKBACK: ChainEpoch = 3780;
 pub const SEAL_RANDOMNESS: i64 = 5;
 /// The domain of the PoRep seed.
 pub const INTERACTIVE_SEAL_CHALLENGE_SEED: i64 = 6;
+/// The domain of the window PoSt challenge.
+pub const WINDOWED_POST_CHALLENGE_SEED: i64 = 4;
+/// The domain of a window PoSt's commitment to the chain.
+pub const POST_CHAIN_COMMIT: i64 = 9;
+
+/// The geometry of proving periods: mainnet's for a 2880-epoch period, scaled down for
+/// the short periods tests use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvingPolicy {
+    /// Epochs per proving period.
+    pub proving_period: ChainEpoch,
+    /// Epochs per deadline.
+    pub challenge_window: ChainEpoch,
+    /// How many epochs before a deadline opens its challenge is drawn.
+    pub challenge_lookback: ChainEpoch,
+    /// How many epochs before a deadline opens faults must be declared.
+    pub fault_declaration_cutoff: ChainEpoch,
+}
+
+impl ProvingPolicy {
+    /// The policy of a proving period of `proving_period` epochs (48 deadlines).
+    pub fn new(proving_period: ChainEpoch) -> ProvingPolicy {
+        let challenge_window = (proving_period / DEADLINES as ChainEpoch).max(1);
+        let challenge_lookback = (challenge_window / 3).clamp(1, 20);
+        ProvingPolicy {
+            proving_period: challenge_window * DEADLINES as ChainEpoch,
+            challenge_window,
+            challenge_lookback,
+            fault_declaration_cutoff: (challenge_window + challenge_lookback).min(70),
+        }
+    }
+
+    /// Where a miner whose periods start at `offset` stands at `epoch`.
+    pub fn deadline_info(
+        &self,
+        offset: ChainEpoch,
+        epoch: ChainEpoch,
+    ) -> chain_client::types::DeadlineInfo {
+        let period_start =
+            offset + (epoch - offset).div_euclid(self.proving_period) * self.proving_period;
+        let index = ((epoch - period_start) / self.challenge_window) as u64;
+        let open = period_start + index as ChainEpoch * self.challenge_window;
+        chain_client::types::DeadlineInfo {
+            current_epoch: epoch,
+            period_start,
+            index,
+            open,
+            close: open + self.challenge_window,
+            challenge: open - self.challenge_lookback,
+            fault_cutoff: open - self.fault_declaration_cutoff,
+            wpost_period_deadlines: DEADLINES,
+            wpost_proving_period: self.proving_period,
+            wpost_challenge_window: self.challenge_window,
+            wpost_challenge_lookback: self.challenge_lookback,
+            fault_declaration_cutoff: self.fault_declaration_cutoff,
+        }
+    }
+}
 
 /// What the chain knows that executing a message needs.
 pub trait ExecutionContext {
@@ -46,6 +104,12 @@ pub trait ExecutionContext {
     -> Option<[u8; 32]>;
     /// The devnet's seal verifier.
     fn verify_seal(&self, seal: &proofs::SealToVerify) -> bool;
+    /// The devnet's window PoSt verifier.
+    fn verify_window_post(
+        &self,
+        task: &proofs::tasks::PostTask,
+        output: &proofs::tasks::PostOutput,
+    ) -> bool;
 }
 
 /// A miner actor, as much of it as sealing and proving touch.
@@ -73,6 +137,9 @@ pub struct MinerActor {
     pub faults: BTreeSet<u64>,
     /// Sectors declared recovering.
     pub recoveries: BTreeSet<u64>,
+    /// The partitions of each deadline proven in the current proving period.
+    #[serde(default)]
+    pub post_submissions: BTreeMap<u64, BTreeSet<u64>>,
 }
 
 impl MinerActor {
@@ -84,6 +151,15 @@ impl MinerActor {
         } else {
             available
         }
+    }
+
+    /// Where its proving period stands at `epoch`.
+    pub fn deadline_info(
+        &self,
+        policy: &ProvingPolicy,
+        epoch: ChainEpoch,
+    ) -> chain_client::types::DeadlineInfo {
+        policy.deadline_info(self.proving_period_start, epoch)
     }
 
     /// The deadline and partition of a proven sector.
@@ -101,10 +177,21 @@ impl MinerActor {
 }
 
 /// Everything the devnet's messages change.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorldState {
     /// Miner actors by actor id.
     pub miners: BTreeMap<u64, MinerActor>,
+    /// The proving-period geometry.
+    pub policy: ProvingPolicy,
+}
+
+impl Default for WorldState {
+    fn default() -> Self {
+        WorldState {
+            miners: BTreeMap::new(),
+            policy: ProvingPolicy::new(2880),
+        }
+    }
 }
 
 /// The deposit a precommit locks: a devnet rule (one attoFIL per byte of sector), small
@@ -181,6 +268,7 @@ impl WorldState {
             },
             pending_beneficiary_term: None,
         };
+        let policy = ProvingPolicy::new(proving_period);
         let actor = MinerActor {
             info,
             balance,
@@ -188,13 +276,15 @@ impl WorldState {
             allocated: BTreeSet::new(),
             precommits: BTreeMap::new(),
             sectors: BTreeMap::new(),
-            proving_period_start: (miner_id as ChainEpoch) % proving_period.max(1),
+            proving_period_start: (miner_id as ChainEpoch) % policy.proving_period,
             deadlines: vec![Vec::new(); DEADLINES as usize],
             faults: BTreeSet::new(),
             recoveries: BTreeSet::new(),
+            post_submissions: BTreeMap::new(),
         };
         WorldState {
             miners: BTreeMap::from([(miner_id, actor)]),
+            policy,
         }
     }
 
@@ -215,8 +305,12 @@ impl WorldState {
             return failure(ExitCode::SYS_INVALID_RECEIVER);
         };
         let mut actor = actor.clone();
+        let policy = self.policy;
         let outcome = match message.method_num {
             0 => Ok(failure(ExitCode::OK)),
+            5 => submit_windowed_post(&mut actor, miner_id, &policy, message, epoch, context),
+            9 => terminate_sectors(&mut actor, message),
+            11 => declare_faults_recovered(&mut actor, message),
             28 => pre_commit_sector_batch2(&mut actor, message, epoch),
             34 => prove_commit_sectors3(
                 &mut actor,
@@ -235,6 +329,216 @@ impl WorldState {
             }
             Err(code) => failure(code),
         }
+    }
+}
+
+impl WorldState {
+    /// The end of `epoch`: a deadline that closes now and was not proven makes its
+    /// partitions' sectors faulty (a missed window PoSt), and its proofs are forgotten
+    /// for the next proving period.
+    pub fn end_of_epoch(&mut self, epoch: ChainEpoch) {
+        let policy = self.policy;
+        for actor in self.miners.values_mut() {
+            let info = actor.deadline_info(&policy, epoch);
+            if epoch != info.close - 1 {
+                continue;
+            }
+            let proven = actor
+                .post_submissions
+                .remove(&info.index)
+                .unwrap_or_default();
+            let partitions = actor
+                .deadlines
+                .get(info.index as usize)
+                .cloned()
+                .unwrap_or_default();
+            for (index, sectors) in partitions.iter().enumerate() {
+                if !proven.contains(&(index as u64)) {
+                    for sector in sectors {
+                        actor.faults.insert(*sector);
+                        actor.recoveries.remove(sector);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn submit_windowed_post(
+    actor: &mut MinerActor,
+    miner_id: u64,
+    policy: &ProvingPolicy,
+    message: &Message,
+    epoch: ChainEpoch,
+    context: &dyn ExecutionContext,
+) -> Result<MessageReceipt, ExitCode> {
+    use base64::Engine as _;
+    let params: miner::SubmitWindowedPoStParams =
+        fvm_ipld_encoding::from_slice(&message.params).map_err(|_| ExitCode::USR_SERIALIZATION)?;
+    let info = actor.deadline_info(policy, epoch);
+    if params.deadline != info.index || params.partitions.is_empty() {
+        return Err(ExitCode::USR_ILLEGAL_ARGUMENT);
+    }
+    // The proof commits to the chain it was made on.
+    if params.chain_commit_epoch < info.challenge || params.chain_commit_epoch >= epoch {
+        return Err(ExitCode::USR_ILLEGAL_ARGUMENT);
+    }
+    let committed = context.ticket_randomness(POST_CHAIN_COMMIT, params.chain_commit_epoch, &[]);
+    if committed.map(|randomness| randomness.to_vec()) != Some(params.chain_commit_rand.0.clone()) {
+        return Err(ExitCode::USR_ILLEGAL_ARGUMENT);
+    }
+    let partitions = actor
+        .deadlines
+        .get(info.index as usize)
+        .cloned()
+        .unwrap_or_default();
+    let mut to_prove = BTreeSet::new();
+    let mut skipped_all = BTreeSet::new();
+    for partition in &params.partitions {
+        let Some(sectors) = partitions.get(partition.index as usize) else {
+            return Err(ExitCode::USR_ILLEGAL_ARGUMENT);
+        };
+        let skipped: BTreeSet<u64> = partition.skipped.iter().collect();
+        if !skipped.is_subset(sectors) {
+            return Err(ExitCode::USR_ILLEGAL_ARGUMENT);
+        }
+        for sector in sectors {
+            let faulty = actor.faults.contains(sector) && !actor.recoveries.contains(sector);
+            if !skipped.contains(sector) && !faulty {
+                to_prove.insert(*sector);
+            }
+        }
+        skipped_all.extend(skipped);
+    }
+    if !to_prove.is_empty() {
+        let Some(mut seed) = context.beacon_randomness(
+            WINDOWED_POST_CHALLENGE_SEED,
+            info.challenge,
+            &miner_entropy(miner_id),
+        ) else {
+            return Err(ExitCode::USR_ILLEGAL_STATE);
+        };
+        // As Lotus and the proofs do: the challenge must be a field element.
+        seed[31] &= 0x3f;
+        let Ok(proof_type) =
+            proofs::api::RegisteredPoStProof::try_from(actor.info.window_post_proof_type)
+        else {
+            return Err(ExitCode::USR_ILLEGAL_STATE);
+        };
+        let mut replicas = Vec::new();
+        for sector in &to_prove {
+            let Some(on_chain) = actor.sectors.get(sector) else {
+                return Err(ExitCode::USR_ILLEGAL_STATE);
+            };
+            let Ok(comm_r) = cid_to_replica_commitment_v1(&on_chain.sealed_cid) else {
+                return Err(ExitCode::USR_ILLEGAL_STATE);
+            };
+            replicas.push(proofs::tasks::PostReplica {
+                sector_id: proofs::api::SectorId::from(*sector),
+                comm_r,
+                cache_dir: std::path::PathBuf::new(),
+                sealed_file: std::path::PathBuf::new(),
+            });
+        }
+        let task = proofs::tasks::PostTask {
+            miner_id,
+            proof_type,
+            replicas,
+            seed,
+        };
+        let output = proofs::tasks::PostOutput {
+            proofs: params
+                .proofs
+                .iter()
+                .map(|proof| base64::engine::general_purpose::STANDARD.encode(&proof.proof_bytes))
+                .collect(),
+            faults: Vec::new(),
+        };
+        if !context.verify_window_post(&task, &output) {
+            return Err(ExitCode::USR_ILLEGAL_ARGUMENT);
+        }
+    }
+    let proven = actor.post_submissions.entry(info.index).or_default();
+    proven.extend(params.partitions.iter().map(|partition| partition.index));
+    for sector in &to_prove {
+        actor.faults.remove(sector);
+        actor.recoveries.remove(sector);
+    }
+    for sector in skipped_all {
+        actor.faults.insert(sector);
+        actor.recoveries.remove(&sector);
+    }
+    Ok(failure(ExitCode::OK))
+}
+
+fn declare_faults_recovered(
+    actor: &mut MinerActor,
+    message: &Message,
+) -> Result<MessageReceipt, ExitCode> {
+    let params: miner::DeclareFaultsRecoveredParams =
+        fvm_ipld_encoding::from_slice(&message.params).map_err(|_| ExitCode::USR_SERIALIZATION)?;
+    for recovery in &params.recoveries {
+        let Some(partition) = actor
+            .deadlines
+            .get(recovery.deadline as usize)
+            .and_then(|partitions| partitions.get(recovery.partition as usize))
+        else {
+            return Err(ExitCode::USR_ILLEGAL_ARGUMENT);
+        };
+        for sector in recovery.sectors.iter() {
+            if !partition.contains(&sector) || !actor.faults.contains(&sector) {
+                return Err(ExitCode::USR_ILLEGAL_ARGUMENT);
+            }
+        }
+    }
+    for recovery in params.recoveries {
+        actor.recoveries.extend(recovery.sectors.iter());
+    }
+    Ok(failure(ExitCode::OK))
+}
+
+fn terminate_sectors(
+    actor: &mut MinerActor,
+    message: &Message,
+) -> Result<MessageReceipt, ExitCode> {
+    let params: miner::TerminateSectorsParams =
+        fvm_ipld_encoding::from_slice(&message.params).map_err(|_| ExitCode::USR_SERIALIZATION)?;
+    for termination in &params.terminations {
+        let Some(partition) = actor
+            .deadlines
+            .get(termination.deadline as usize)
+            .and_then(|partitions| partitions.get(termination.partition as usize))
+        else {
+            return Err(ExitCode::USR_ILLEGAL_ARGUMENT);
+        };
+        if !termination
+            .sectors
+            .iter()
+            .all(|sector| partition.contains(&sector))
+        {
+            return Err(ExitCode::USR_ILLEGAL_ARGUMENT);
+        }
+    }
+    for termination in params.terminations {
+        for sector in termination.sectors.iter() {
+            if let Some(partition) = actor
+                .deadlines
+                .get_mut(termination.deadline as usize)
+                .and_then(|partitions| partitions.get_mut(termination.partition as usize))
+            {
+                partition.remove(&sector);
+            }
+            if let Some(removed) = actor.sectors.remove(&sector) {
+                actor.locked -= &removed.initial_pledge;
+            }
+            actor.faults.remove(&sector);
+            actor.recoveries.remove(&sector);
+        }
+    }
+    let done = miner::TerminateSectorsReturn { done: true };
+    match RawBytes::serialize(&done) {
+        Ok(bytes) => Ok(receipt(ExitCode::OK, bytes.to_vec())),
+        Err(_) => Err(ExitCode::USR_SERIALIZATION),
     }
 }
 

@@ -2,7 +2,9 @@
 //! chain, PC1 and PC2, precommit, the seed `PreCommitChallengeDelay` epochs later, C1
 //! and C2, prove-commit verified by the devnet with the real verifier, and the sector
 //! active in a deadline's partition. A second sector proven with the first one's proof
-//! is refused.
+//! is refused. The sector is then proven with window PoSt in its deadline (a wrong proof
+//! is refused), goes faulty when a deadline passes unproven, is declared recovered and
+//! proven again, and is finally terminated.
 //!
 //! The 2KiB parameters are made once into the machine's parameter cache (as the worker's
 //! real-sector test does) and reused.
@@ -13,13 +15,17 @@ use std::time::Duration;
 use chain_client::message::{self, CommitProofs, SectorActivation};
 use chain_client::rpc::Transport;
 use chain_client::transport::HttpTransport;
-use chain_client::types::{MessageLookup, MessageSendSpec, SectorPreCommitInfo, TipSetKey};
+use chain_client::types::{
+    DeadlineInfo, MessageLookup, MessageSendSpec, PoStProof, SectorPreCommitInfo, TipSetKey,
+};
 use chain_client::{Endpoint, LotusClient};
 use devnet::{DevnetConfig, ProofMode, RunningDevnet};
 use fil_actors_shared::v18::BatchReturn;
 use fvm_shared::address::Address;
+use fvm_shared::clock::ChainEpoch;
 use fvm_shared::commcid::replica_commitment_v1_to_cid;
 use fvm_shared::econ::TokenAmount;
+use fvm_shared::sector::RegisteredPoStProof;
 use fvm_shared::sector::RegisteredSealProof;
 use proofs::{ProofBackend as _, RealProofs};
 use serde_json::{Value, json};
@@ -32,6 +38,9 @@ async fn devnet() -> RunningDevnet {
     let config = DevnetConfig {
         block_time: Duration::ZERO,
         proofs: ProofMode::Real,
+        // Ten epochs per deadline: room for two submissions in one deadline, and short
+        // enough periods for a test to walk through.
+        proving_period: 480,
         ..DevnetConfig::default()
     };
     let listen: SocketAddr = "127.0.0.1:0".parse().expect("a loopback address");
@@ -281,4 +290,226 @@ async fn a_real_2kib_sector_is_precommitted_proven_and_active_on_the_devnet() {
             .collect::<Vec<_>>(),
         [7]
     );
+
+    // Window PoSt in the sector's deadline.
+    let replica = Replica {
+        comm_r,
+        cache,
+        sealed,
+    };
+    let deadline = wait_for_deadline(&devnet, &client, location.deadline).await;
+    let refused = submit_post(
+        &devnet,
+        &client,
+        &deadline,
+        location.partition,
+        Some(vec![0; 192]),
+        &replica,
+    )
+    .await;
+    assert_eq!(
+        refused.receipt.exit_code, 16,
+        "a wrong proof is refused: {refused:?}"
+    );
+    let proven = submit_post(
+        &devnet,
+        &client,
+        &deadline,
+        location.partition,
+        None,
+        &replica,
+    )
+    .await;
+    assert_eq!(proven.receipt.exit_code, 0, "{proven:?}");
+    let deadlines = client
+        .state_miner_deadlines(&miner, &TipSetKey::head())
+        .await
+        .expect("deadlines");
+    assert!(
+        deadlines[location.deadline as usize]
+            .post_submissions
+            .get(location.partition)
+    );
+    assert!(
+        client
+            .state_miner_faults(&miner, &TipSetKey::head())
+            .await
+            .expect("faults")
+            .is_empty()
+    );
+
+    // The next period's deadline passes unproven: the sector is faulty.
+    let next = wait_for_deadline_after(&devnet, &client, location.deadline, deadline.close).await;
+    while devnet.head().height <= next.close {
+        devnet.produce();
+    }
+    let faults = client
+        .state_miner_faults(&miner, &TipSetKey::head())
+        .await
+        .expect("faults");
+    assert!(faults.get(7), "a missed deadline makes the sector faulty");
+    let partitions = client
+        .state_miner_partitions(&miner, location.deadline, &TipSetKey::head())
+        .await
+        .expect("partitions");
+    assert!(
+        partitions[location.partition as usize]
+            .faulty_sectors
+            .get(7)
+    );
+    assert!(
+        !partitions[location.partition as usize]
+            .active_sectors
+            .get(7)
+    );
+
+    // Declared recovered, then proven in its deadline: active again.
+    let sector_seven = || message::PartitionSectors {
+        deadline: location.deadline,
+        partition: location.partition,
+        sectors: fvm_ipld_bitfield::BitField::try_from_bits([7]).expect("a bitfield"),
+    };
+    let recovery =
+        message::declare_faults_recovered(miner, worker, &[sector_seven()]).expect("a recovery");
+    let signed_recovery = client
+        .mpool_push_message(&recovery, None)
+        .await
+        .expect("push the recovery");
+    let recovered = produce_until_executed(&devnet, &client, &signed_recovery.cid()).await;
+    assert_eq!(recovered.receipt.exit_code, 0, "{recovered:?}");
+    assert!(
+        client
+            .state_miner_recoveries(&miner, &TipSetKey::head())
+            .await
+            .expect("recoveries")
+            .get(7)
+    );
+    let again = wait_for_deadline_after(&devnet, &client, location.deadline, next.close).await;
+    let proven = submit_post(&devnet, &client, &again, location.partition, None, &replica).await;
+    assert_eq!(proven.receipt.exit_code, 0, "{proven:?}");
+    assert!(
+        client
+            .state_miner_faults(&miner, &TipSetKey::head())
+            .await
+            .expect("faults")
+            .is_empty()
+    );
+    assert!(
+        client
+            .state_miner_recoveries(&miner, &TipSetKey::head())
+            .await
+            .expect("recoveries")
+            .is_empty()
+    );
+
+    // Terminated: gone.
+    let termination =
+        message::terminate_sectors(miner, worker, &[sector_seven()]).expect("a termination");
+    let signed_termination = client
+        .mpool_push_message(&termination, None)
+        .await
+        .expect("push the termination");
+    let terminated = produce_until_executed(&devnet, &client, &signed_termination.cid()).await;
+    assert_eq!(terminated.receipt.exit_code, 0, "{terminated:?}");
+    assert!(
+        client
+            .state_sector_get_info(&miner, 7, &TipSetKey::head())
+            .await
+            .expect("read")
+            .is_none()
+    );
+}
+
+struct Replica {
+    comm_r: [u8; 32],
+    cache: std::path::PathBuf,
+    sealed: std::path::PathBuf,
+}
+
+/// Makes blocks until the miner's current deadline is `index`, and returns it.
+async fn wait_for_deadline<T: Transport>(
+    devnet: &RunningDevnet,
+    client: &LotusClient<T>,
+    index: u64,
+) -> DeadlineInfo {
+    wait_for_deadline_after(devnet, client, index, ChainEpoch::MIN).await
+}
+
+/// Makes blocks until the miner's current deadline is `index` and opened after `after`.
+async fn wait_for_deadline_after<T: Transport>(
+    devnet: &RunningDevnet,
+    client: &LotusClient<T>,
+    index: u64,
+    after: ChainEpoch,
+) -> DeadlineInfo {
+    for _ in 0..1000 {
+        let info = client
+            .state_miner_proving_deadline(&Address::new_id(MINER), &TipSetKey::head())
+            .await
+            .expect("the proving deadline");
+        if info.index == index && info.open >= after {
+            return info;
+        }
+        devnet.produce();
+    }
+    panic!("deadline {index} did not come within 1000 blocks");
+}
+
+/// Proves the sector for `deadline` (or sends `proof_bytes` instead of a real proof) and
+/// returns the executed message's lookup.
+async fn submit_post<T: Transport>(
+    devnet: &RunningDevnet,
+    client: &LotusClient<T>,
+    deadline: &DeadlineInfo,
+    partition: u64,
+    proof_bytes: Option<Vec<u8>>,
+    replica: &Replica,
+) -> MessageLookup {
+    use base64::Engine as _;
+    let mut seed: [u8; 32] = client
+        .state_get_randomness_from_beacon(4, deadline.challenge, &entropy(), &TipSetKey::head())
+        .await
+        .expect("the PoSt challenge")
+        .try_into()
+        .expect("32 bytes");
+    seed[31] &= 0x3f;
+    let proof_bytes = match proof_bytes {
+        Some(bytes) => bytes,
+        None => {
+            let output = run(
+                "window_post",
+                json!({"miner_id": MINER, "proof_type": "StackedDrgWindow2KiBV1_2", "seed": seed,
+                       "replicas": [{"sector_id": 7, "comm_r": replica.comm_r, "cache_dir": replica.cache, "sealed_file": replica.sealed}]}),
+            );
+            let encoded = output["proofs"][0].as_str().expect("a proof").to_owned();
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .expect("base64")
+        }
+    };
+    let commit_randomness = client
+        .state_get_randomness_from_tickets(9, deadline.challenge, &[], &TipSetKey::head())
+        .await
+        .expect("the chain commitment");
+    let submission = message::submit_windowed_post(
+        Address::new_id(MINER),
+        Address::new_id(WORKER),
+        deadline.index,
+        &[message::PartitionProven {
+            index: partition,
+            skipped: Default::default(),
+        }],
+        &[PoStProof {
+            post_proof: RegisteredPoStProof::StackedDRGWindow2KiBV1P1,
+            proof_bytes,
+        }],
+        deadline.challenge,
+        &commit_randomness,
+    )
+    .expect("a window PoSt message");
+    let signed = client
+        .mpool_push_message(&submission, None)
+        .await
+        .expect("push the PoSt");
+    produce_until_executed(devnet, client, &signed.cid()).await
 }

@@ -693,6 +693,19 @@ impl FakeProofs {
             && seal.proof[32..].iter().all(|byte| *byte == 0xfa)
     }
 
+    /// Whether `output` is the fake PoSt of `task` (`stage` is `window_post` or
+    /// `winning_post`); the real verifier rejects it.
+    pub fn verify_post(stage: &str, task: &PostTask, output: &PostOutput) -> bool {
+        use base64::Engine as _;
+        let sectors: Vec<u64> = task
+            .replicas
+            .iter()
+            .map(|replica| u64::from(replica.sector_id))
+            .collect();
+        let digest = fake_digest(&json!([stage, task.miner_id, task.seed, sectors]));
+        output.proofs.first() == Some(&base64::engine::general_purpose::STANDARD.encode(digest))
+    }
+
     fn injected_failure(&self, stage: &str, task: &Value) -> Option<String> {
         let sector = task.get("sector_id").and_then(Value::as_u64);
         let mut used = self

@@ -67,7 +67,8 @@ pub fn permission_of(method: &str) -> Option<Permission> {
         | "StateMinerDeadlines"
         | "StateMinerPartitions"
         | "StateMinerFaults"
-        | "StateMinerRecoveries" => Permission::Read,
+        | "StateMinerRecoveries"
+        | "MinerGetBaseInfo" => Permission::Read,
         "Version"
         | "AuthVerify"
         | "ChainHead"
@@ -213,6 +214,83 @@ pub fn lookup(
         return_dec: Value::Null,
         tip_set: executed.tipset.key(),
         height: executed.tipset.height,
+    }))
+}
+
+/// The winning PoSt proof of a sector size.
+fn winning_post_proof(sector_size: u64) -> Option<proofs::api::RegisteredPoStProof> {
+    use proofs::api::RegisteredPoStProof::*;
+    Some(match sector_size {
+        2048 => StackedDrgWinning2KiBV1,
+        8_388_608 => StackedDrgWinning8MiBV1,
+        536_870_912 => StackedDrgWinning512MiBV1,
+        34_359_738_368 => StackedDrgWinning32GiBV1,
+        68_719_476_736 => StackedDrgWinning64GiBV1,
+        _ => return None,
+    })
+}
+
+/// What a miner needs to mine `round`: its challenged sectors (chosen by the proofs'
+/// own sector challenge from the round's beacon, as Lotus does) and the beacon entries.
+/// `None` when it has no provable sector.
+fn mining_base_info(
+    chain: &Chain,
+    miner: &MinerActor,
+    address: &Address,
+    round: ChainEpoch,
+) -> Result<Option<chain_client::types::MiningBaseInfo>, MethodError> {
+    let provable: Vec<&chain_client::types::SectorOnChainInfo> = miner
+        .sectors
+        .values()
+        .filter(|sector| !miner.faults.contains(&sector.sector_number))
+        .collect();
+    let Ok(miner_id) = address.id() else {
+        return Ok(None);
+    };
+    if provable.is_empty() {
+        return Ok(None);
+    }
+    let beacon = chain.beacon_entry(round);
+    let mut randomness = Chain::draw(
+        3,
+        &blake2b(&[&beacon.data]),
+        round,
+        &crate::world::miner_entropy(miner_id),
+    );
+    randomness[31] &= 0x3f;
+    let proof = winning_post_proof(miner.info.sector_size).ok_or_else(|| {
+        MethodError::failed(format!(
+            "no winning PoSt for sectors of {} bytes",
+            miner.info.sector_size
+        ))
+    })?;
+    let challenged = proofs::api::post::generate_winning_post_sector_challenge(
+        proof,
+        &randomness,
+        provable.len() as u64,
+        proofs::tasks::prover_id_of(miner_id),
+    )
+    .map_err(|error| MethodError::failed(format!("choose the challenged sectors: {error:#}")))?;
+    let sectors = challenged
+        .iter()
+        .filter_map(|index| provable.get(*index as usize))
+        .map(|sector| chain_client::types::ExtendedSectorInfo {
+            seal_proof: sector.seal_proof,
+            sector_number: sector.sector_number,
+            sector_key: sector.sector_key_cid,
+            sealed_cid: sector.sealed_cid,
+        })
+        .collect();
+    let power = BigInt::from(miner.info.sector_size) * BigInt::from(provable.len());
+    Ok(Some(chain_client::types::MiningBaseInfo {
+        miner_power: power.clone(),
+        network_power: power,
+        sectors,
+        worker_key: miner.info.worker,
+        sector_size: miner.info.sector_size,
+        prev_beacon_entry: chain.beacon_entry(round - 1),
+        beacon_entries: vec![beacon],
+        eligible_for_mining: true,
     }))
 }
 
@@ -403,6 +481,14 @@ pub fn dispatch(
                 "StateMinerFaults" => Ok(bits(&miner.faults)),
                 _ => Ok(bits(&miner.recoveries)),
             }
+        }
+        "MinerGetBaseInfo" => {
+            expect_count(method, params, 3)?;
+            let address = address_parameter(method, params, 0)?;
+            let round: ChainEpoch = parameter(method, params, 1)?;
+            let key: TipSetKey = parameter(method, params, 2)?;
+            let miner = miner_at(&chain, &address, &key)?;
+            json(&mining_base_info(&chain, miner, &address, round)?)
         }
         "StateMinerPartitions" => {
             expect_count(method, params, 3)?;

@@ -402,6 +402,39 @@ async fn a_real_2kib_sector_is_precommitted_proven_and_active_on_the_devnet() {
             .is_empty()
     );
 
+    // Winning PoSt: the devnet names the challenged sector, and the proof verifies.
+    let round = devnet.head().height + 1;
+    let base = client
+        .miner_get_base_info(&miner, round, &TipSetKey::head())
+        .await
+        .expect("the mining base")
+        .expect("the miner can mine");
+    assert_eq!(
+        base.sectors
+            .iter()
+            .map(|sector| sector.sector_number)
+            .collect::<Vec<_>>(),
+        [7]
+    );
+    let beacon = base.beacon_entries.last().expect("a beacon entry");
+    let beacon_digest: [u8; 32] = {
+        use multihash_codetable::MultihashDigest as _;
+        let digest = multihash_codetable::Code::Blake2b256.digest(&beacon.data);
+        digest.digest()[..32].try_into().expect("32 bytes")
+    };
+    let mut winning_seed = devnet::chain::Chain::draw(3, &beacon_digest, round, &entropy());
+    winning_seed[31] &= 0x3f;
+    let winning_task = json!({"miner_id": MINER, "proof_type": "StackedDrgWinning2KiBV1", "seed": winning_seed,
+        "replicas": [{"sector_id": 7, "comm_r": replica.comm_r, "cache_dir": replica.cache, "sealed_file": replica.sealed}]});
+    let winning = run("winning_post", winning_task.clone());
+    assert_eq!(
+        proofs::backend::verify_real_post(
+            &serde_json::from_value(winning_task).expect("a PoSt task"),
+            &serde_json::from_value(winning).expect("a PoSt output"),
+        ),
+        Ok(true)
+    );
+
     // Terminated: gone.
     let termination =
         message::terminate_sectors(miner, worker, &[sector_seven()]).expect("a termination");

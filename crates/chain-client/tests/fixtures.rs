@@ -826,6 +826,14 @@ async fn every_lotus_fixture_round_trips_through_the_client() {
             failures.push(failure);
         }
     }
+    for (api, fixture) in &fixtures {
+        if *api == "v1" && !chain_client::client::V1_METHODS.contains(&fixture.method.as_str()) {
+            failures.push(format!(
+                "{}: {} is missing from V1_METHODS",
+                fixture.file, fixture.method
+            ));
+        }
+    }
     assert!(
         failures.is_empty(),
         "{} of {} fixtures failed:\n{}",

@@ -430,6 +430,45 @@ impl Chain {
         }
     }
 
+    /// Runs `message` on the state read at `key` without keeping the result
+    /// (`StateCall`).
+    pub fn call(
+        &self,
+        message: &fvm_shared::message::Message,
+        key: &TipSetKey,
+        verifier: &dyn ProofVerifier,
+    ) -> Option<MessageReceipt> {
+        let tipset = self.tipset(key)?.clone();
+        let mut state = self.states.get(&tipset.key())?.clone();
+        let context = Context {
+            chain: self,
+            at: tipset.key(),
+            verifier,
+        };
+        Some(state.execute(
+            message,
+            tipset.height,
+            self.rules.pre_commit_challenge_delay,
+            &context,
+        ))
+    }
+
+    /// The receipts a block's tipset carries (those of its parent's messages).
+    pub fn parent_receipts(&self, block: &Cid) -> Option<Vec<MessageReceipt>> {
+        let tipset = self
+            .known
+            .values()
+            .find(|tipset| tipset.cids.contains(block))?;
+        Some(
+            self.receipts
+                .get(&tipset.key())
+                .into_iter()
+                .flatten()
+                .map(|(_, receipt)| receipt.clone())
+                .collect(),
+        )
+    }
+
     /// Executes `parent`'s messages on its state: the state and receipts of its child.
     fn execute(
         &self,

@@ -68,7 +68,27 @@ pub fn permission_of(method: &str) -> Option<Permission> {
         | "StateMinerPartitions"
         | "StateMinerFaults"
         | "StateMinerRecoveries"
-        | "MinerGetBaseInfo" => Permission::Read,
+        | "MinerGetBaseInfo"
+        | "ChainGetFinalizedTipSet"
+        | "ChainGetParentReceipts"
+        | "ChainReadObj"
+        | "StateMinerPower"
+        | "StateMinerSectorCount"
+        | "StateMinerCreationDeposit"
+        | "StateAccountKey"
+        | "StateGetActor"
+        | "WalletBalance"
+        | "StateSectorExpiration"
+        | "StateMinerInitialPledgeCollateral"
+        | "StateGetAllocationIdForPendingDeal"
+        | "StateGetAllocation"
+        | "StateMarketStorageDeal"
+        | "GasEstimateFeeCap"
+        | "GasEstimateGasPremium"
+        | "StateCall"
+        | "StateMinerAllocated" => Permission::Read,
+        "WalletHas" => Permission::Write,
+        "WalletSign" | "WalletSignMessage" => Permission::Sign,
         "Version"
         | "AuthVerify"
         | "ChainHead"
@@ -217,6 +237,56 @@ pub fn lookup(
     }))
 }
 
+/// A CID naming something the devnet does not store.
+fn label_cid(label: &str) -> Cid {
+    use multihash_codetable::MultihashDigest as _;
+    Cid::new_v1(
+        0x55,
+        multihash_codetable::Code::Blake2b256.digest(label.as_bytes()),
+    )
+}
+
+/// The key (BLS) address the devnet gives an account: derived from its id, stable.
+pub fn account_key(address: &Address) -> Address {
+    if address.id().is_err() {
+        return *address;
+    }
+    let mut key = [0u8; 48];
+    key[..32].copy_from_slice(&blake2b(&[b"account key", &address.to_bytes()]));
+    key[32..].copy_from_slice(&blake2b(&[b"account key 2", &address.to_bytes()])[..16]);
+    Address::new_bls(&key).unwrap_or(*address)
+}
+
+/// A BLS-shaped signature over `parts`: the devnet's wallet signs for its own accounts
+/// and checks no signatures.
+fn devnet_signature(parts: &[&[u8]]) -> Signature {
+    let mut data = Vec::with_capacity(96);
+    for label in [b"signature 1", b"signature 2", b"signature 3"] {
+        let mut with_label: Vec<&[u8]> = vec![label];
+        with_label.extend_from_slice(parts);
+        data.extend_from_slice(&blake2b(&with_label));
+    }
+    Signature {
+        signature_type: Signature::BLS,
+        data,
+    }
+}
+
+fn empty_message() -> Message {
+    Message {
+        version: 0,
+        from: Address::new_id(0),
+        to: Address::new_id(0),
+        sequence: 0,
+        value: TokenAmount::default(),
+        method_num: 0,
+        params: Default::default(),
+        gas_limit: 0,
+        gas_fee_cap: TokenAmount::default(),
+        gas_premium: TokenAmount::default(),
+    }
+}
+
 /// The winning PoSt proof of a sector size.
 fn winning_post_proof(sector_size: u64) -> Option<proofs::api::RegisteredPoStProof> {
     use proofs::api::RegisteredPoStProof::*;
@@ -318,15 +388,7 @@ fn push_message(state: &State, method: &str, params: &[Value]) -> Result<Value, 
     message.sequence = *nonce;
     *nonce += 1;
     let cid = chain_client::message::message_cid(&message);
-    let signature = Signature {
-        signature_type: Signature::BLS,
-        data: [
-            blake2b(&[b"signature", &cid.to_bytes()]),
-            blake2b(&[b"signature 2", &cid.to_bytes()]),
-            blake2b(&[b"signature 3", &cid.to_bytes()]),
-        ]
-        .concat(),
-    };
+    let signature = devnet_signature(&[&cid.to_bytes()]);
     let signed = SignedMessage { message, signature };
     if let Some(uuid) = uuid {
         wallet.signed.insert(uuid, signed.clone());
@@ -481,6 +543,232 @@ pub fn dispatch(
                 "StateMinerFaults" => Ok(bits(&miner.faults)),
                 _ => Ok(bits(&miner.recoveries)),
             }
+        }
+        "StateMinerAllocated" => {
+            expect_count(method, params, 2)?;
+            let address = address_parameter(method, params, 0)?;
+            let key: TipSetKey = parameter(method, params, 1)?;
+            let miner = miner_at(&chain, &address, &key)?;
+            let bitfield =
+                fvm_ipld_bitfield::BitField::try_from_bits(miner.allocated.iter().copied())
+                    .unwrap_or_default();
+            Ok(to_value(&bitfield, lotus_json::bitfield::serialize))
+        }
+        "ChainGetFinalizedTipSet" => {
+            expect_count(method, params, 0)?;
+            let head = chain.head().height;
+            json(
+                &chain
+                    .tipset_at_or_before(head - 900, &TipSetKey::head())
+                    .cloned()
+                    .unwrap_or_else(|| chain.genesis_tipset().clone()),
+            )
+        }
+        "ChainGetParentReceipts" => {
+            expect_count(method, params, 1)?;
+            let block = cid_parameter(method, params, 0)?;
+            json(&chain.parent_receipts(&block).ok_or_else(|| {
+                MethodError::failed(format!("failed to load block {block}: not found"))
+            })?)
+        }
+        "ChainReadObj" => {
+            expect_count(method, params, 1)?;
+            let object = cid_parameter(method, params, 0)?;
+            Err(MethodError::failed(format!(
+                "blockstore: {object} not found (the devnet keeps no IPLD store)"
+            )))
+        }
+        "StateMinerPower" | "StateMinerSectorCount" => {
+            expect_count(method, params, 2)?;
+            let address = address_parameter(method, params, 0)?;
+            let key: TipSetKey = parameter(method, params, 1)?;
+            let miner = miner_at(&chain, &address, &key)?;
+            let live = miner.sectors.len() as u64;
+            let faulty = miner
+                .sectors
+                .keys()
+                .filter(|sector| miner.faults.contains(sector))
+                .count() as u64;
+            if name == "StateMinerSectorCount" {
+                return json(&chain_client::types::MinerSectorCount {
+                    live,
+                    active: live - faulty,
+                    faulty,
+                });
+            }
+            let power = BigInt::from(miner.info.sector_size) * BigInt::from(live - faulty);
+            let claim = chain_client::types::PowerClaim {
+                raw_byte_power: power.clone(),
+                quality_adj_power: power,
+            };
+            json(&chain_client::types::MinerPower {
+                miner_power: claim.clone(),
+                total_power: claim,
+                has_min_power: true,
+            })
+        }
+        "StateMinerCreationDeposit" => {
+            expect_count(method, params, 1)?;
+            Ok(to_value(
+                &TokenAmount::default(),
+                lotus_json::token_amount::serialize,
+            ))
+        }
+        "StateAccountKey" => {
+            expect_count(method, params, 2)?;
+            let address = address_parameter(method, params, 0)?;
+            Ok(to_value(
+                &account_key(&address),
+                lotus_json::address::serialize,
+            ))
+        }
+        "StateGetActor" | "WalletBalance" => {
+            let address = address_parameter(method, params, 0)?;
+            let key = if name == "WalletBalance" {
+                expect_count(method, params, 1)?;
+                TipSetKey::head()
+            } else {
+                expect_count(method, params, 2)?;
+                parameter(method, params, 1)?
+            };
+            let miner = chain
+                .state(&key)
+                .and_then(|state| address.id().ok().and_then(|id| state.miners.get(&id)));
+            let balance = miner.map_or_else(
+                || TokenAmount::from_whole(1_000_000),
+                |miner| miner.balance.clone(),
+            );
+            if name == "WalletBalance" {
+                return Ok(to_value(&balance, lotus_json::token_amount::serialize));
+            }
+            let code = if miner.is_some() {
+                "fil/18/storageminer"
+            } else {
+                "fil/18/account"
+            };
+            drop(chain);
+            let nonce = state
+                .wallet()
+                .nonces
+                .get(&address.to_string())
+                .copied()
+                .unwrap_or(0);
+            json(&chain_client::types::Actor {
+                code: label_cid(code),
+                head: label_cid(&format!("{code}/{address}")),
+                nonce,
+                balance,
+                delegated_address: None,
+            })
+        }
+        "StateSectorExpiration" => {
+            expect_count(method, params, 3)?;
+            let address = address_parameter(method, params, 0)?;
+            let sector: u64 = parameter(method, params, 1)?;
+            let key: TipSetKey = parameter(method, params, 2)?;
+            let miner = miner_at(&chain, &address, &key)?;
+            let on_chain = miner
+                .sectors
+                .get(&sector)
+                .ok_or_else(|| MethodError::failed(format!("sector {sector} not found")))?;
+            json(&chain_client::types::SectorExpiration {
+                on_time: on_chain.expiration,
+                early: 0,
+            })
+        }
+        "StateMinerInitialPledgeCollateral" => {
+            expect_count(method, params, 3)?;
+            let address = address_parameter(method, params, 0)?;
+            let key: TipSetKey = parameter(method, params, 2)?;
+            let miner = miner_at(&chain, &address, &key)?;
+            Ok(to_value(
+                &initial_pledge(miner.info.sector_size),
+                lotus_json::token_amount::serialize,
+            ))
+        }
+        "StateGetAllocationIdForPendingDeal" => {
+            expect_count(method, params, 2)?;
+            // The devnet has no market: no deal has an allocation (Lotus answers 0).
+            json(&0u64)
+        }
+        "StateGetAllocation" => {
+            expect_count(method, params, 3)?;
+            Ok(Value::Null)
+        }
+        "StateMarketStorageDeal" => {
+            expect_count(method, params, 2)?;
+            let deal: u64 = parameter(method, params, 0)?;
+            Err(MethodError::failed(format!(
+                "deal {deal} not found (the devnet has no market)"
+            )))
+        }
+        "GasEstimateFeeCap" => {
+            expect_count(method, params, 3)?;
+            Ok(to_value(
+                &with_gas(empty_message()).gas_fee_cap,
+                lotus_json::token_amount::serialize,
+            ))
+        }
+        "GasEstimateGasPremium" => {
+            expect_count(method, params, 4)?;
+            Ok(to_value(
+                &with_gas(empty_message()).gas_premium,
+                lotus_json::token_amount::serialize,
+            ))
+        }
+        "StateCall" => {
+            expect_count(method, params, 2)?;
+            let message: LotusMessage = parameter(method, params, 0)?;
+            let key: TipSetKey = parameter(method, params, 1)?;
+            let receipt = chain
+                .call(&message.0, &key, &state.config.proofs)
+                .ok_or_else(|| MethodError::failed(format!("loading tipset {key}: not found")))?;
+            let cid = chain_client::message::message_cid(&message.0);
+            let error = if receipt.exit_code == 0 {
+                String::new()
+            } else {
+                format!("message failed with exit code {}", receipt.exit_code)
+            };
+            json(&chain_client::types::InvocResult {
+                msg_cid: cid,
+                msg: message,
+                msg_rct: Some(receipt),
+                gas_cost: chain_client::types::GasCost {
+                    message: cid,
+                    gas_used: BigInt::from(0),
+                    base_fee_burn: TokenAmount::default(),
+                    over_estimation_burn: TokenAmount::default(),
+                    miner_penalty: TokenAmount::default(),
+                    miner_tip: TokenAmount::default(),
+                    refund: TokenAmount::default(),
+                    total_cost: TokenAmount::default(),
+                },
+                execution_trace: Value::Null,
+                error,
+                duration: 0,
+            })
+        }
+        "WalletHas" => {
+            expect_count(method, params, 1)?;
+            let address = address_parameter(method, params, 0)?;
+            let worker = Address::new_id(state.config.worker_id);
+            json(&(address == worker || address == account_key(&worker)))
+        }
+        "WalletSign" => {
+            expect_count(method, params, 2)?;
+            let address = address_parameter(method, params, 0)?;
+            let data = lotus_json::bytes::deserialize(params[1].clone())
+                .map_err(|error| MethodError::failed(format!("the data is not base64: {error}")))?;
+            json(&devnet_signature(&[&address.to_bytes(), &data]))
+        }
+        "WalletSignMessage" => {
+            expect_count(method, params, 2)?;
+            let message: LotusMessage = parameter(method, params, 1)?;
+            let cid = chain_client::message::message_cid(&message.0);
+            json(&SignedMessage {
+                message: message.0,
+                signature: devnet_signature(&[&cid.to_bytes()]),
+            })
         }
         "MinerGetBaseInfo" => {
             expect_count(method, params, 3)?;

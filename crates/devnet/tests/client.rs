@@ -361,3 +361,100 @@ async fn a_reorganisation_reverts_an_executed_message_and_the_new_fork_executes_
         .expect("StateWaitMsg agrees");
     assert_eq!(&waited, second);
 }
+
+#[tokio::test]
+async fn the_devnet_serves_every_method_the_client_calls() {
+    let missing: Vec<&&str> = chain_client::client::V1_METHODS
+        .iter()
+        .filter(|method| devnet::rpc::permission_of(method).is_none())
+        .collect();
+    assert!(missing.is_empty(), "the devnet does not serve {missing:?}");
+
+    let devnet = manual_devnet().await;
+    let client = http_client(&devnet, Some(&devnet.admin_token));
+    let miner = fvm_shared::address::Address::new_id(1000);
+    let worker = fvm_shared::address::Address::new_id(100);
+    let power = client
+        .state_miner_power(&miner, &TipSetKey::head())
+        .await
+        .expect("power");
+    assert_eq!(power.miner_power.raw_byte_power, 0.into(), "no sectors yet");
+    let key = client
+        .state_account_key(&worker, &TipSetKey::head())
+        .await
+        .expect("a key address");
+    assert_eq!(key.protocol(), fvm_shared::address::Protocol::BLS);
+    assert!(
+        client
+            .wallet_has(&key)
+            .await
+            .expect("the wallet holds the worker's key")
+    );
+    let reader = http_client(&devnet, Some(&devnet.issue_token(&[Permission::Read])));
+    assert_eq!(
+        reader
+            .wallet_has(&key)
+            .await
+            .expect_err("WalletHas needs write")
+            .kind,
+        ErrorKind::Permission
+    );
+
+    // A precommit whose ticket is from the future fails when called, and calling it
+    // changes nothing.
+    let bad = chain_client::message::pre_commit_sector_batch2(
+        miner,
+        worker,
+        &[chain_client::types::SectorPreCommitInfo {
+            seal_proof: fvm_shared::sector::RegisteredSealProof::StackedDRG2KiBV1P1,
+            sector_number: 1,
+            sealed_cid: fvm_shared::commcid::replica_commitment_v1_to_cid(&[1; 32]).expect("a CID"),
+            seal_rand_epoch: 100,
+            deal_ids: vec![],
+            expiration: 1_000_000,
+            unsealed_cid: None,
+        }],
+        Default::default(),
+    )
+    .expect("a message");
+    let called = client
+        .state_call(&bad, &TipSetKey::head())
+        .await
+        .expect("a call");
+    assert_eq!(called.msg_rct.expect("a receipt").exit_code, 16);
+    assert!(
+        !client
+            .state_miner_sector_allocated(&miner, 1, &TipSetKey::head())
+            .await
+            .expect("allocated?")
+    );
+
+    let signed = client
+        .wallet_sign_message(&worker, &bad)
+        .await
+        .expect("signed");
+    assert_eq!(
+        signed.signature.signature_type,
+        chain_client::types::Signature::BLS
+    );
+    let pushed = client.mpool_push(&signed).await.expect("pushed");
+    assert_eq!(pushed, signed.cid());
+    devnet.produce();
+    let executed = devnet.produce();
+    let receipts = client
+        .chain_get_parent_receipts(&executed.cids[0])
+        .await
+        .expect("the receipts of the tipset's parent");
+    assert_eq!(
+        receipts
+            .iter()
+            .map(|receipt| receipt.exit_code)
+            .collect::<Vec<_>>(),
+        [16]
+    );
+    let actor = client
+        .state_get_actor(&worker, &TipSetKey::head())
+        .await
+        .expect("the worker");
+    assert!(actor.balance.is_positive());
+}

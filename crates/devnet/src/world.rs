@@ -1,7 +1,7 @@
-//! The devnet's state and how messages change it: accounts' nonces and a miner-actor
-//! model good enough for sealing (sector-number allocation, precommits with deposits,
-//! prove-commit checked with the real seal verifier, sectors placed in deadlines and
-//! partitions).
+//! The devnet's state and how messages change it: a miner-actor model good enough for
+//! sealing and proving (sector-number allocation, precommits with deposits, prove-commit
+//! checked with the seal verifier, sectors placed in deadlines' partitions, window PoSt
+//! per deadline, faults when a deadline is missed, recoveries and terminations).
 //!
 //! Pure: [`WorldState::execute`] takes a message, the epoch and what it needs from the
 //! chain (randomness, a seal verifier) and returns a receipt; nothing reads a clock.
@@ -214,14 +214,15 @@ fn receipt(exit_code: ExitCode, value: Vec<u8>) -> MessageReceipt {
     }
 }
 
-fn failure(exit_code: ExitCode) -> MessageReceipt {
+/// A receipt with an exit code and no return value.
+fn bare_receipt(exit_code: ExitCode) -> MessageReceipt {
     receipt(exit_code, Vec::new())
 }
 
 fn batch_receipt(batch: &BatchReturn) -> MessageReceipt {
     match RawBytes::serialize(batch) {
         Ok(bytes) => receipt(ExitCode::OK, bytes.to_vec()),
-        Err(_) => failure(ExitCode::USR_SERIALIZATION),
+        Err(_) => bare_receipt(ExitCode::USR_SERIALIZATION),
     }
 }
 
@@ -299,15 +300,15 @@ impl WorldState {
     ) -> MessageReceipt {
         let Ok(miner_id) = message.to.id() else {
             // Sends to non-miner actors only move funds, which the devnet does not track.
-            return failure(ExitCode::OK);
+            return bare_receipt(ExitCode::OK);
         };
         let Some(actor) = self.miners.get(&miner_id) else {
-            return failure(ExitCode::SYS_INVALID_RECEIVER);
+            return bare_receipt(ExitCode::SYS_INVALID_RECEIVER);
         };
         let mut actor = actor.clone();
         let policy = self.policy;
         let outcome = match message.method_num {
-            0 => Ok(failure(ExitCode::OK)),
+            0 => Ok(bare_receipt(ExitCode::OK)),
             5 => submit_windowed_post(&mut actor, miner_id, &policy, message, epoch, context),
             9 => terminate_sectors(&mut actor, message),
             11 => declare_faults_recovered(&mut actor, message),
@@ -327,7 +328,7 @@ impl WorldState {
                 self.miners.insert(miner_id, actor);
                 receipt
             }
-            Err(code) => failure(code),
+            Err(code) => bare_receipt(code),
         }
     }
 }
@@ -468,7 +469,7 @@ fn submit_windowed_post(
         actor.faults.insert(sector);
         actor.recoveries.remove(&sector);
     }
-    Ok(failure(ExitCode::OK))
+    Ok(bare_receipt(ExitCode::OK))
 }
 
 fn declare_faults_recovered(
@@ -494,7 +495,7 @@ fn declare_faults_recovered(
     for recovery in params.recoveries {
         actor.recoveries.extend(recovery.sectors.iter());
     }
-    Ok(failure(ExitCode::OK))
+    Ok(bare_receipt(ExitCode::OK))
 }
 
 fn terminate_sectors(
@@ -600,7 +601,7 @@ fn pre_commit_sector_batch2(
             },
         );
     }
-    Ok(failure(ExitCode::OK))
+    Ok(bare_receipt(ExitCode::OK))
 }
 
 /// The data commitment of a precommit: its unsealed CID, or the zero commitment of a

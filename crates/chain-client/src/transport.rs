@@ -269,6 +269,27 @@ impl WebSocketTransport {
         Ok(id)
     }
 
+    /// Waits for the answer to request `id`, at most the timeout; on a timeout the
+    /// request is forgotten, so a late answer is dropped.
+    async fn answer<T>(
+        &self,
+        method: &str,
+        id: u64,
+        receiver: oneshot::Receiver<Result<T, ChainError>>,
+    ) -> Result<T, ChainError> {
+        match tokio::time::timeout(self.timeout, receiver).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(ChainError::transport(method, "the connection closed")),
+            Err(_) => {
+                self.forget(id);
+                Err(ChainError::transport(
+                    method,
+                    format!("no answer within {:?}", self.timeout),
+                ))
+            }
+        }
+    }
+
     fn forget(&self, id: u64) {
         self.shared
             .lock()
@@ -284,17 +305,7 @@ impl WebSocketTransport {
         let id = self
             .send(CHAIN_NOTIFY, vec![], Waiting::Channel(sender))
             .await?;
-        let values = match tokio::time::timeout(self.timeout, receiver).await {
-            Ok(Ok(outcome)) => outcome?,
-            Ok(Err(_)) => return Err(ChainError::transport(CHAIN_NOTIFY, "the connection closed")),
-            Err(_) => {
-                self.forget(id);
-                return Err(ChainError::transport(
-                    CHAIN_NOTIFY,
-                    format!("no answer within {:?}", self.timeout),
-                ));
-            }
-        };
+        let values = self.answer(CHAIN_NOTIFY, id, receiver).await?;
         Ok(HeadChanges { values })
     }
 }
@@ -412,17 +423,7 @@ impl Transport for WebSocketTransport {
         async move {
             let (sender, receiver) = oneshot::channel();
             let id = self.send(&method, params, Waiting::Call(sender)).await?;
-            match tokio::time::timeout(self.timeout, receiver).await {
-                Ok(Ok(outcome)) => outcome,
-                Ok(Err(_)) => Err(ChainError::transport(&method, "the connection closed")),
-                Err(_) => {
-                    self.forget(id);
-                    Err(ChainError::transport(
-                        &method,
-                        format!("no answer within {:?}", self.timeout),
-                    ))
-                }
-            }
+            self.answer(&method, id, receiver).await
         }
     }
 }

@@ -147,6 +147,13 @@ struct Saved {
     wallet: Wallet,
 }
 
+/// [`Saved`], borrowed, for writing.
+#[derive(serde::Serialize)]
+struct SavedRef<'a> {
+    chain: &'a chain::ChainSnapshot,
+    wallet: &'a Wallet,
+}
+
 const SAVED_FILE: &str = "devnet.json";
 const SECRET_FILE: &str = "token-secret";
 
@@ -206,14 +213,19 @@ impl State {
         let Some(directory) = &self.config.directory else {
             return;
         };
-        let saved = Saved {
-            chain: self.chain().snapshot(),
-            wallet: std::mem::take(&mut *self.wallet()),
+        let chain = self.chain().snapshot();
+        // The wallet stays locked while it is written out, so a concurrent push never
+        // sees it half saved.
+        let encoded = {
+            let wallet = self.wallet();
+            serde_json::to_vec(&SavedRef {
+                chain: &chain,
+                wallet: &wallet,
+            })
         };
-        let outcome = serde_json::to_vec(&saved)
+        let outcome = encoded
             .map_err(std::io::Error::other)
             .and_then(|bytes| write_atomically(&directory.join(SAVED_FILE), &bytes));
-        *self.wallet() = saved.wallet;
         if let Err(error) = outcome {
             tracing::error!(%error, directory = %directory.display(), "could not save the devnet");
         }

@@ -237,6 +237,12 @@ pub fn lookup(
     }))
 }
 
+/// The bitfield of a set of sector numbers.
+fn bitfield_of<'a>(sectors: impl IntoIterator<Item = &'a u64>) -> fvm_ipld_bitfield::BitField {
+    // Sector numbers are far below the bitfield's limit, so this cannot fail.
+    fvm_ipld_bitfield::BitField::try_from_bits(sectors.into_iter().copied()).unwrap_or_default()
+}
+
 /// A CID naming something the devnet does not store.
 fn label_cid(label: &str) -> Cid {
     use multihash_codetable::MultihashDigest as _;
@@ -518,9 +524,7 @@ pub fn dispatch(
             let key: TipSetKey = parameter(method, params, 1)?;
             let miner = miner_at(&chain, &address, &key)?;
             let bits = |sectors: &std::collections::BTreeSet<u64>| {
-                let bitfield = fvm_ipld_bitfield::BitField::try_from_bits(sectors.iter().copied())
-                    .unwrap_or_default();
-                to_value(&bitfield, lotus_json::bitfield::serialize)
+                to_value(&bitfield_of(sectors), lotus_json::bitfield::serialize)
             };
             match name {
                 "StateMinerProvingDeadline" => {
@@ -532,13 +536,17 @@ pub fn dispatch(
                     json(&miner.deadline_info(&policy, epoch))
                 }
                 "StateMinerDeadlines" => {
-                    let deadlines: Vec<Value> = (0..crate::world::DEADLINES)
-                        .map(|index| {
-                            let proven = miner.post_submissions.get(&index).cloned().unwrap_or_default();
-                            serde_json::json!({"PostSubmissions": bits(&proven), "DisputableProofCount": 0, "DailyFee": "0"})
+                    let deadlines: Vec<chain_client::types::Deadline> = (0
+                        ..crate::world::DEADLINES)
+                        .map(|index| chain_client::types::Deadline {
+                            post_submissions: bitfield_of(
+                                miner.post_submissions.get(&index).into_iter().flatten(),
+                            ),
+                            disputable_proof_count: 0,
+                            daily_fee: TokenAmount::default(),
                         })
                         .collect();
-                    Ok(Value::Array(deadlines))
+                    json(&deadlines)
                 }
                 "StateMinerFaults" => Ok(bits(&miner.faults)),
                 _ => Ok(bits(&miner.recoveries)),
@@ -549,10 +557,10 @@ pub fn dispatch(
             let address = address_parameter(method, params, 0)?;
             let key: TipSetKey = parameter(method, params, 1)?;
             let miner = miner_at(&chain, &address, &key)?;
-            let bitfield =
-                fvm_ipld_bitfield::BitField::try_from_bits(miner.allocated.iter().copied())
-                    .unwrap_or_default();
-            Ok(to_value(&bitfield, lotus_json::bitfield::serialize))
+            Ok(to_value(
+                &bitfield_of(&miner.allocated),
+                lotus_json::bitfield::serialize,
+            ))
         }
         "ChainGetFinalizedTipSet" => {
             expect_count(method, params, 0)?;
@@ -784,30 +792,24 @@ pub fn dispatch(
             let deadline: u64 = parameter(method, params, 1)?;
             let key: TipSetKey = parameter(method, params, 2)?;
             let miner = miner_at(&chain, &address, &key)?;
-            let bits = |sectors: std::collections::BTreeSet<u64>| {
-                let bitfield =
-                    fvm_ipld_bitfield::BitField::try_from_bits(sectors).unwrap_or_default();
-                to_value(&bitfield, lotus_json::bitfield::serialize)
-            };
-            let partitions: Vec<Value> = miner
+            let partitions: Vec<chain_client::types::Partition> = miner
                 .deadlines
                 .get(deadline as usize)
-                .cloned()
-                .unwrap_or_default()
                 .into_iter()
+                .flatten()
                 .map(|sectors| {
                     let faulty: std::collections::BTreeSet<u64> =
                         sectors.intersection(&miner.faults).copied().collect();
-                    let recovering = sectors.intersection(&miner.recoveries).copied().collect();
-                    let active = sectors.difference(&faulty).copied().collect();
-                    serde_json::json!({
-                        "AllSectors": bits(sectors.clone()), "FaultySectors": bits(faulty),
-                        "RecoveringSectors": bits(recovering), "LiveSectors": bits(sectors),
-                        "ActiveSectors": bits(active),
-                    })
+                    chain_client::types::Partition {
+                        all_sectors: bitfield_of(sectors),
+                        faulty_sectors: bitfield_of(&faulty),
+                        recovering_sectors: bitfield_of(sectors.intersection(&miner.recoveries)),
+                        live_sectors: bitfield_of(sectors),
+                        active_sectors: bitfield_of(sectors.difference(&faulty)),
+                    }
                 })
                 .collect();
-            Ok(Value::Array(partitions))
+            json(&partitions)
         }
         "StateMinerSectors" => {
             expect_count(method, params, 3)?;

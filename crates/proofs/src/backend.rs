@@ -696,14 +696,7 @@ impl FakeProofs {
     /// Whether `output` is the fake PoSt of `task` (`stage` is `window_post` or
     /// `winning_post`); the real verifier rejects it.
     pub fn verify_post(stage: &str, task: &PostTask, output: &PostOutput) -> bool {
-        use base64::Engine as _;
-        let sectors: Vec<u64> = task
-            .replicas
-            .iter()
-            .map(|replica| u64::from(replica.sector_id))
-            .collect();
-        let digest = fake_digest(&json!([stage, task.miner_id, task.seed, sectors]));
-        output.proofs.first() == Some(&base64::engine::general_purpose::STANDARD.encode(digest))
+        output.proofs.first() == Some(&fake_post_proof(stage, task))
     }
 
     fn injected_failure(&self, stage: &str, task: &Value) -> Option<String> {
@@ -781,17 +774,10 @@ impl ProofBackend for FakeProofs {
                 Ok(json!(task.num_bytes))
             }
             "window_post" | "winning_post" => {
-                use base64::Engine as _;
                 let task: PostTask = decode(stage, task)?;
                 let faults = missing_replicas(&task.replicas);
                 let proofs = if faults.is_empty() {
-                    let sectors: Vec<u64> = task
-                        .replicas
-                        .iter()
-                        .map(|replica| u64::from(replica.sector_id))
-                        .collect();
-                    let digest = fake_digest(&json!([stage, task.miner_id, task.seed, sectors]));
-                    vec![base64::engine::general_purpose::STANDARD.encode(digest)]
+                    vec![fake_post_proof(stage, &task)]
                 } else {
                     Vec::new()
                 };
@@ -897,6 +883,19 @@ fn write_stand_in(path: &Path, bytes: u64) -> Result<(), String> {
     }
     let contents: Vec<u8> = (0..bytes).map(|index| (index % 251) as u8).collect();
     std::fs::write(path, contents).map_err(|error| format!("write {}: {error}", path.display()))
+}
+
+/// The fake backend's PoSt proof of `task`, base64: a digest of the stage, the miner,
+/// the seed and the sectors.
+fn fake_post_proof(stage: &str, task: &PostTask) -> String {
+    use base64::Engine as _;
+    let sectors: Vec<u64> = task
+        .replicas
+        .iter()
+        .map(|replica| u64::from(replica.sector_id))
+        .collect();
+    let digest = fake_digest(&json!([stage, task.miner_id, task.seed, sectors]));
+    base64::engine::general_purpose::STANDARD.encode(digest)
 }
 
 /// 32 bytes that depend on every byte of `value`'s JSON and form a valid field element;

@@ -15,7 +15,9 @@
 //! - [`head`]: following the head through reorganisations (pure).
 //! - [`watch`]: following one message through reorganisations (pure).
 //! - [`endpoint`]: the `TOKEN:/ip4/…/tcp/1234/http` connection string.
+//! - [`auth`]: Lotus's API tokens (HS256 JWTs), for the servers that issue them.
 
+pub mod auth;
 pub mod client;
 pub mod endpoint;
 pub mod head;

@@ -13,7 +13,8 @@
 //! [`start`] runs a devnet in-process on a loopback port; blocks come every
 //! `block_time`, or only when a test calls [`RunningDevnet::produce`] if it is zero.
 
-pub mod auth;
+/// Lotus API tokens; they live in `chain-client` because the manager serves them too.
+pub use chain_client::auth;
 pub mod chain;
 pub mod faults;
 pub mod rpc;
@@ -27,7 +28,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use chain_client::types::{HeadChange, TipSet};
 use tokio::sync::broadcast;
 
-use crate::auth::{Permission, TokenAuthority};
+use chain_client::auth::{Permission, TokenAuthority};
 use crate::chain::Chain;
 
 /// How a devnet behaves.

@@ -17,7 +17,7 @@ use fvm_shared::message::Message;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::auth::Permission;
+use chain_client::auth::Permission;
 use crate::chain::{Chain, blake2b};
 use crate::world::{MinerActor, initial_pledge, pre_commit_deposit};
 use crate::{DevnetConfig, State};

@@ -23,7 +23,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
 use crate::State;
-use crate::auth::Permission;
+use chain_client::auth::Permission;
 use crate::rpc::{MethodError, dispatch, lookup};
 use chain_client::types::TipSetKey;
 

@@ -1,9 +1,9 @@
 //! API tokens as Lotus issues them: HS256 JWTs whose payload is
 //! `{"Allow": ["read", "write", "sign", "admin"]}`.
 //!
-//! Permissions are not hierarchical (a token lists each one it has), a request without a
-//! token may read, and a token that does not verify is refused outright (HTTP 401), as
-//! Lotus does. The JWT framing is three base64url parts; the signature is HMAC-SHA256
+//! Permissions are not hierarchical (a token lists each one it has). The devnet and the
+//! sector manager both serve tokens of this form, so a token written for one verifies the
+//! same way in the other; what a request without a token may do is each server's rule. The JWT framing is three base64url parts; the signature is HMAC-SHA256
 //! from the RustCrypto crates.
 
 use base64::Engine as _;
@@ -72,8 +72,7 @@ impl std::fmt::Debug for TokenAuthority {
 const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
 
 impl TokenAuthority {
-    /// An authority with `secret` (keep it in the devnet's directory so tokens survive
-    /// restarts).
+    /// An authority with `secret` (keep it on disk so tokens survive restarts).
     pub fn new(secret: Vec<u8>) -> TokenAuthority {
         TokenAuthority { secret }
     }
@@ -141,7 +140,7 @@ mod tests {
 
     #[test]
     fn tokens_verify_with_their_permissions_and_forgeries_do_not() {
-        let authority = TokenAuthority::new(b"devnet secret".to_vec());
+        let authority = TokenAuthority::new(b"a secret".to_vec());
         let token = authority.issue(&[Permission::Read, Permission::Sign]);
         assert_eq!(
             authority.verify(&token),

@@ -152,6 +152,21 @@ impl ReservationLedger {
         ReservationLedger::default()
     }
 
+    /// A ledger holding `reservations` (read back from a database); two for one sector
+    /// are refused, naming the sector.
+    pub fn from_reservations(
+        reservations: impl IntoIterator<Item = Reservation>,
+    ) -> Result<ReservationLedger, String> {
+        let mut by_sector = BTreeMap::new();
+        for reservation in reservations {
+            let sector = reservation.sector;
+            if by_sector.insert(sector, reservation).is_some() {
+                return Err(format!("sector {sector} has two reservations; remove one"));
+            }
+        }
+        Ok(ReservationLedger { by_sector })
+    }
+
     /// The sector's reservation, if it has one.
     pub fn reservation_of(&self, sector: SectorId) -> Option<&Reservation> {
         self.by_sector.get(&sector)
@@ -328,16 +343,7 @@ impl<'de> Deserialize<'de> for ReservationLedger {
                 file.format_version
             )));
         }
-        let mut by_sector = BTreeMap::new();
-        for reservation in file.reservations {
-            let sector = reservation.sector;
-            if by_sector.insert(sector, reservation).is_some() {
-                return Err(D::Error::custom(format!(
-                    "sector {sector} has two reservations; remove one"
-                )));
-            }
-        }
-        Ok(ReservationLedger { by_sector })
+        ReservationLedger::from_reservations(file.reservations).map_err(D::Error::custom)
     }
 }
 

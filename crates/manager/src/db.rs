@@ -1,0 +1,1042 @@
+//! The manager's record in SQL: SQLite by default, PostgreSQL by URL, one set of
+//! queries for both (sqlx's `Any` driver with `$n` parameters), versioned migrations
+//! run at start, and every write that belongs together in one transaction.
+//!
+//! No method holds a transaction across a call to the chain: callers read, ask the
+//! chain, then write conditionally (`WHERE` the state they read still holds).
+
+use std::path::Path;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Row, Transaction};
+
+/// A database failure.
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    /// The URL names no supported database.
+    #[error("{0}")]
+    Url(String),
+    /// The database refused or failed.
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migrating the database: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A stored value does not decode.
+    #[error("stored value: {0}")]
+    Corrupt(String),
+}
+
+/// Which server the URL named.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// An SQLite file.
+    Sqlite,
+    /// A PostgreSQL-compatible server.
+    Postgres,
+}
+
+/// The open database.
+#[derive(Clone, Debug)]
+pub struct Database {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// The phase of a sector's record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// A worker is sealing it.
+    Sealing,
+    /// Sealed, on chain and persisted; the worker reported it finished.
+    Finalized,
+    /// Given up.
+    Aborted,
+}
+
+impl Phase {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Sealing => "sealing",
+            Phase::Finalized => "finalized",
+            Phase::Aborted => "aborted",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Phase, DatabaseError> {
+        match text {
+            "sealing" => Ok(Phase::Sealing),
+            "finalized" => Ok(Phase::Finalized),
+            "aborted" => Ok(Phase::Aborted),
+            other => Err(DatabaseError::Corrupt(format!("unknown phase {other:?}"))),
+        }
+    }
+}
+
+/// A sector's row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SectorRow {
+    /// Miner actor id.
+    pub miner: u64,
+    /// Sector number.
+    pub number: u64,
+    /// Seal proof number.
+    pub proof_type: u64,
+    /// Phase.
+    pub phase: Phase,
+    /// Why it was aborted.
+    pub abort_reason: Option<String>,
+    /// The ticket assigned: randomness and epoch.
+    pub ticket: Option<(Vec<u8>, i64)>,
+    /// The precommit submitted.
+    pub pre: Option<PreCommitRecord>,
+    /// The precommit waits for a message.
+    pub pre_need_send: bool,
+    /// The outbox message carrying the precommit.
+    pub pre_message: Option<i64>,
+    /// The seed handed out: randomness and epoch.
+    pub seed: Option<(Vec<u8>, i64)>,
+    /// The proof submitted.
+    pub proof: Option<Vec<u8>>,
+    /// When the proof was submitted (Unix seconds).
+    pub proof_submitted_at: Option<i64>,
+    /// The proof waits for a message.
+    pub proof_need_send: bool,
+    /// The outbox message carrying the proof.
+    pub proof_message: Option<i64>,
+    /// The persistent store holding its files.
+    pub persisted_instance: Option<String>,
+    /// The last state its worker reported (JSON of `ReportStateRequest`).
+    pub latest_state: Option<String>,
+    /// The worker instance that reported last.
+    pub worker_instance: Option<String>,
+    /// Created (Unix seconds).
+    pub created_at: i64,
+    /// Last changed (Unix seconds).
+    pub updated_at: i64,
+}
+
+/// What a precommit submission committed to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreCommitRecord {
+    /// CommR.
+    pub comm_r: Vec<u8>,
+    /// CommD.
+    pub comm_d: Vec<u8>,
+    /// The ticket sealed with.
+    pub ticket: Vec<u8>,
+    /// Its epoch.
+    pub ticket_epoch: i64,
+    /// When it was submitted (Unix seconds).
+    pub submitted_at: i64,
+}
+
+/// What an outbox message is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// PreCommitSectorBatch2.
+    PreCommit,
+    /// ProveCommitSectors3.
+    ProveCommit,
+}
+
+impl Purpose {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::PreCommit => "pre_commit",
+            Purpose::ProveCommit => "prove_commit",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Purpose, DatabaseError> {
+        match text {
+            "pre_commit" => Ok(Purpose::PreCommit),
+            "prove_commit" => Ok(Purpose::ProveCommit),
+            other => Err(DatabaseError::Corrupt(format!("unknown purpose {other:?}"))),
+        }
+    }
+}
+
+/// Where an outbox message stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageState {
+    /// Recorded, not yet accepted by the node.
+    Created,
+    /// Accepted by the node's pool (signed; its CID is known).
+    Pushed,
+    /// Executed in a tipset (may still be reverted).
+    Executed,
+    /// Executed and buried under the chain's finality: no longer watched.
+    Final,
+    /// Could not be sent.
+    Failed,
+}
+
+impl MessageState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageState::Created => "created",
+            MessageState::Pushed => "pushed",
+            MessageState::Executed => "executed",
+            MessageState::Final => "final",
+            MessageState::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Result<MessageState, DatabaseError> {
+        match text {
+            "created" => Ok(MessageState::Created),
+            "pushed" => Ok(MessageState::Pushed),
+            "executed" => Ok(MessageState::Executed),
+            "final" => Ok(MessageState::Final),
+            "failed" => Ok(MessageState::Failed),
+            other => Err(DatabaseError::Corrupt(format!(
+                "unknown message state {other:?}"
+            ))),
+        }
+    }
+}
+
+/// An outbox message's row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageRow {
+    /// Its id.
+    pub id: i64,
+    /// The miner it is for.
+    pub miner: u64,
+    /// What it carries.
+    pub purpose: Purpose,
+    /// The `MsgUuid` it is pushed with, so a repeated push returns the same message.
+    pub msg_uuid: String,
+    /// The sender.
+    pub from_address: String,
+    /// The miner-actor method.
+    pub method: u64,
+    /// CBOR parameters.
+    pub params: Vec<u8>,
+    /// Value in attoFIL (decimal).
+    pub value: String,
+    /// Fee cap in attoFIL (decimal; `0` for the node's default).
+    pub max_fee: String,
+    /// Where it stands.
+    pub state: MessageState,
+    /// The signed message's CID.
+    pub signed_cid: Option<String>,
+    /// The signed message (Lotus JSON), to rebroadcast unchanged.
+    pub signed_message: Option<String>,
+    /// Pushes tried.
+    pub push_attempts: i64,
+    /// The last push or execution error.
+    pub last_error: Option<String>,
+    /// The height of the tipset that executed it.
+    pub executed_height: Option<i64>,
+    /// Its exit code.
+    pub exit_code: Option<i64>,
+    /// The receipt, for people.
+    pub receipt: Option<String>,
+    /// Created (Unix seconds).
+    pub created_at: i64,
+    /// The sectors it carries.
+    pub sectors: Vec<u64>,
+}
+
+/// A reservation's row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReservationRow {
+    /// The sector.
+    pub miner: u64,
+    /// The sector.
+    pub number: u64,
+    /// The store.
+    pub store: String,
+    /// Bytes.
+    pub bytes: u64,
+    /// Who asked.
+    pub reserved_by: String,
+    /// When (Unix seconds).
+    pub reserved_at: i64,
+}
+
+/// A worker's last ping.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerRow {
+    /// Instance name.
+    pub name: String,
+    /// Its RPC address.
+    pub dest: String,
+    /// Its version.
+    pub version: String,
+    /// Its threads (JSON of `WorkerSummary`).
+    pub summary: String,
+    /// When it pinged (Unix seconds).
+    pub last_ping: i64,
+}
+
+fn to_i64(value: u64) -> Result<i64, DatabaseError> {
+    i64::try_from(value).map_err(|_| DatabaseError::Corrupt(format!("{value} exceeds i64")))
+}
+
+fn to_u64(value: i64) -> Result<u64, DatabaseError> {
+    u64::try_from(value).map_err(|_| DatabaseError::Corrupt(format!("{value} is negative")))
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+const SECTOR_COLUMNS: &str = "miner, number, proof_type, phase, abort_reason, ticket, ticket_epoch, \
+    pre_comm_r, pre_comm_d, pre_ticket, pre_ticket_epoch, pre_submitted_at, pre_need_send, pre_message, \
+    seed, seed_epoch, proof, proof_submitted_at, proof_need_send, proof_message, persisted_instance, \
+    latest_state, worker_instance, created_at, updated_at";
+
+const MESSAGE_COLUMNS: &str = "id, miner, purpose, msg_uuid, from_address, method, params, value, max_fee, \
+    state, signed_cid, signed_message, push_attempts, last_error, executed_height, exit_code, receipt, created_at";
+
+impl Database {
+    /// Opens the database `url` names (a relative SQLite path is taken from `home`),
+    /// creating an SQLite file if needed, and runs the migrations.
+    pub async fn open(url: &str, home: &Path, max_connections: u32) -> Result<Database, DatabaseError> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if let Some(path) = url.strip_prefix("sqlite://") {
+            let (path, _) = path.split_once('?').unwrap_or((path, ""));
+            let path = if Path::new(path).is_absolute() {
+                Path::new(path).to_owned()
+            } else {
+                home.join(path)
+            };
+            (Backend::Sqlite, format!("sqlite://{}?mode=rwc", path.display()))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_owned())
+        } else {
+            return Err(DatabaseError::Url(format!(
+                "{url:?} is not a database URL; write \"sqlite://sector-manager.db\" or \"postgres://user:password@host/database\""
+            )));
+        };
+        let options = AnyPoolOptions::new();
+        let pool = match backend {
+            Backend::Sqlite => {
+                // One connection writes at a time in SQLite; a single pooled connection
+                // makes that explicit and keeps transactions from failing with "busy".
+                options
+                    .max_connections(1)
+                    .after_connect(|connection, _| {
+                        Box::pin(async move {
+                            use sqlx::Executor as _;
+                            connection
+                                .execute(
+                                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                                     PRAGMA busy_timeout = 10000;",
+                                )
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await?
+            }
+            Backend::Postgres => {
+                options
+                    .max_connections(max_connections.max(1))
+                    .connect(&url)
+                    .await?
+            }
+        };
+        match backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+        }
+        Ok(Database { pool, backend })
+    }
+
+    /// Which server this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// This database's identity: an instance id (part of every message's `MsgUuid`) and
+    /// the secret API tokens are signed with, made at first start.
+    pub async fn identity(&self) -> Result<(String, Vec<u8>), DatabaseError> {
+        if let Some(row) = sqlx::query("SELECT instance_id, token_secret FROM manager_identity WHERE singleton = 1")
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            return Ok((row.try_get(0)?, row.try_get(1)?));
+        }
+        let instance: [u8; 16] = rand::random();
+        let secret: [u8; 32] = rand::random();
+        sqlx::query(
+            "INSERT INTO manager_identity (singleton, instance_id, token_secret) VALUES (1, $1, $2) \
+             ON CONFLICT (singleton) DO NOTHING",
+        )
+        .bind(hex::encode(instance))
+        .bind(secret.to_vec())
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT instance_id, token_secret FROM manager_identity WHERE singleton = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
+    /// Allocates the next sector number of `miner`: greater than the last one and than
+    /// `min`, not in `taken_on_chain`, at most `max`; records the sector in the same
+    /// transaction. `None` when the bounds are exhausted. Numbers are never reused: the
+    /// counter only grows.
+    pub async fn allocate_sector(
+        &self,
+        miner: u64,
+        proof_type: u64,
+        min: u64,
+        max: Option<u64>,
+        taken_on_chain: &(dyn Fn(u64) -> bool + Sync),
+        now: i64,
+    ) -> Result<Option<u64>, DatabaseError> {
+        let mut transaction = self.pool.begin().await?;
+        let last: Option<i64> = sqlx::query_scalar("SELECT last_allocated FROM sector_numbers WHERE miner = $1")
+            .bind(to_i64(miner)?)
+            .fetch_optional(&mut *transaction)
+            .await?;
+        let mut candidate = last.map(to_u64).transpose()?.unwrap_or(0).max(min) + 1;
+        // Skip numbers the chain already knows (allocated by another tool), but only so
+        // far: a long run of them means the counter is far behind and an operator should
+        // raise MinNumber.
+        let mut skipped = 0;
+        while taken_on_chain(candidate) && skipped < 10_000 {
+            candidate += 1;
+            skipped += 1;
+        }
+        if max.is_some_and(|max| candidate > max) || taken_on_chain(candidate) {
+            transaction.rollback().await?;
+            return Ok(None);
+        }
+        sqlx::query(
+            "INSERT INTO sector_numbers (miner, last_allocated) VALUES ($1, $2) \
+             ON CONFLICT (miner) DO UPDATE SET last_allocated = excluded.last_allocated",
+        )
+        .bind(to_i64(miner)?)
+        .bind(to_i64(candidate)?)
+        .execute(&mut *transaction)
+        .await?;
+        sqlx::query(
+            "INSERT INTO sectors (miner, number, proof_type, phase, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'sealing', $4, $4)",
+        )
+        .bind(to_i64(miner)?)
+        .bind(to_i64(candidate)?)
+        .bind(to_i64(proof_type)?)
+        .bind(now)
+        .execute(&mut *transaction)
+        .await?;
+        record_event(&mut transaction, miner, candidate, now, "allocated", "").await?;
+        transaction.commit().await?;
+        Ok(Some(candidate))
+    }
+
+    /// The last number allocated for `miner`.
+    pub async fn last_allocated(&self, miner: u64) -> Result<Option<u64>, DatabaseError> {
+        let last: Option<i64> = sqlx::query_scalar("SELECT last_allocated FROM sector_numbers WHERE miner = $1")
+            .bind(to_i64(miner)?)
+            .fetch_optional(&self.pool)
+            .await?;
+        last.map(to_u64).transpose()
+    }
+
+    /// The sector's row.
+    pub async fn sector(&self, miner: u64, number: u64) -> Result<Option<SectorRow>, DatabaseError> {
+        let row = sqlx::query(&format!(
+            "SELECT {SECTOR_COLUMNS} FROM sectors WHERE miner = $1 AND number = $2"
+        ))
+        .bind(to_i64(miner)?)
+        .bind(to_i64(number)?)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| sector_row(&row)).transpose()
+    }
+
+    /// Sectors in `phase` (all phases for `None`), optionally of one miner, by number.
+    pub async fn sectors(&self, phase: Option<Phase>, miner: Option<u64>) -> Result<Vec<SectorRow>, DatabaseError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SECTOR_COLUMNS} FROM sectors WHERE ($1 = '' OR phase = $1) AND ($2 < 0 OR miner = $2) \
+             ORDER BY miner, number"
+        ))
+        .bind(phase.map_or("", Phase::as_str))
+        .bind(miner.map(to_i64).transpose()?.unwrap_or(-1))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(sector_row).collect()
+    }
+
+    /// Records the ticket handed out.
+    pub async fn set_ticket(&self, miner: u64, number: u64, ticket: &[u8], epoch: i64, now: i64) -> Result<(), DatabaseError> {
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query("UPDATE sectors SET ticket = $3, ticket_epoch = $4, updated_at = $5 WHERE miner = $1 AND number = $2")
+            .bind(to_i64(miner)?)
+            .bind(to_i64(number)?)
+            .bind(ticket.to_vec())
+            .bind(epoch)
+            .bind(now)
+            .execute(&mut *transaction)
+            .await?;
+        record_event(&mut transaction, miner, number, now, "ticket", &format!("epoch {epoch}")).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Records a precommit submission and queues it for a message, replacing any earlier
+    /// one (a hard reset). Only a sector still sealing is changed; false otherwise.
+    pub async fn submit_pre_commit(&self, miner: u64, number: u64, pre: &PreCommitRecord) -> Result<bool, DatabaseError> {
+        let mut transaction = self.pool.begin().await?;
+        let changed = sqlx::query(
+            "UPDATE sectors SET pre_comm_r = $3, pre_comm_d = $4, pre_ticket = $5, pre_ticket_epoch = $6, \
+             pre_submitted_at = $7, pre_need_send = 1, pre_message = NULL, updated_at = $7 \
+             WHERE miner = $1 AND number = $2 AND phase = 'sealing'",
+        )
+        .bind(to_i64(miner)?)
+        .bind(to_i64(number)?)
+        .bind(pre.comm_r.clone())
+        .bind(pre.comm_d.clone())
+        .bind(pre.ticket.clone())
+        .bind(pre.ticket_epoch)
+        .bind(pre.submitted_at)
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected();
+        if changed == 1 {
+            record_event(&mut transaction, miner, number, pre.submitted_at, "pre_commit_submitted", "").await?;
+        }
+        transaction.commit().await?;
+        Ok(changed == 1)
+    }
+
+    /// Records the seed handed out.
+    pub async fn set_seed(&self, miner: u64, number: u64, seed: &[u8], epoch: i64, now: i64) -> Result<(), DatabaseError> {
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query("UPDATE sectors SET seed = $3, seed_epoch = $4, updated_at = $5 WHERE miner = $1 AND number = $2")
+            .bind(to_i64(miner)?)
+            .bind(to_i64(number)?)
+            .bind(seed.to_vec())
+            .bind(epoch)
+            .bind(now)
+            .execute(&mut *transaction)
+            .await?;
+        record_event(&mut transaction, miner, number, now, "seed", &format!("epoch {epoch}")).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Records a proof submission and queues it for a message, replacing any earlier one.
+    pub async fn submit_proof(&self, miner: u64, number: u64, proof: &[u8], now: i64) -> Result<bool, DatabaseError> {
+        let mut transaction = self.pool.begin().await?;
+        let changed = sqlx::query(
+            "UPDATE sectors SET proof = $3, proof_submitted_at = $4, proof_need_send = 1, proof_message = NULL, \
+             updated_at = $4 WHERE miner = $1 AND number = $2 AND phase = 'sealing'",
+        )
+        .bind(to_i64(miner)?)
+        .bind(to_i64(number)?)
+        .bind(proof.to_vec())
+        .bind(now)
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected();
+        if changed == 1 {
+            record_event(&mut transaction, miner, number, now, "proof_submitted", "").await?;
+        }
+        transaction.commit().await?;
+        Ok(changed == 1)
+    }
+
+    /// Records where the sector's files were persisted.
+    pub async fn set_persisted(&self, miner: u64, number: u64, instance: &str, now: i64) -> Result<(), DatabaseError> {
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query("UPDATE sectors SET persisted_instance = $3, updated_at = $4 WHERE miner = $1 AND number = $2")
+            .bind(to_i64(miner)?)
+            .bind(to_i64(number)?)
+            .bind(instance)
+            .bind(now)
+            .execute(&mut *transaction)
+            .await?;
+        record_event(&mut transaction, miner, number, now, "persisted", instance).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Records a worker's state report.
+    pub async fn report_state(&self, miner: u64, number: u64, instance: &str, report: &str, now: i64) -> Result<(), DatabaseError> {
+        sqlx::query(
+            "UPDATE sectors SET latest_state = $3, worker_instance = $4, updated_at = $5 \
+             WHERE miner = $1 AND number = $2 AND phase = 'sealing'",
+        )
+        .bind(to_i64(miner)?)
+        .bind(to_i64(number)?)
+        .bind(report)
+        .bind(instance)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Moves a sealing sector to `phase` (finalized or aborted), releasing its reservation
+    /// and withdrawing messages it still waits for, in one transaction. Returns false
+    /// when the sector was not sealing (already moved: the call is a repeat).
+    pub async fn end_sector(&self, miner: u64, number: u64, phase: Phase, reason: Option<&str>, now: i64) -> Result<bool, DatabaseError> {
+        let mut transaction = self.pool.begin().await?;
+        let changed = sqlx::query(
+            "UPDATE sectors SET phase = $3, abort_reason = $4, pre_need_send = 0, proof_need_send = 0, updated_at = $5 \
+             WHERE miner = $1 AND number = $2 AND phase = 'sealing'",
+        )
+        .bind(to_i64(miner)?)
+        .bind(to_i64(number)?)
+        .bind(phase.as_str())
+        .bind(reason)
+        .bind(now)
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected();
+        if changed == 1 {
+            sqlx::query("DELETE FROM reservations WHERE miner = $1 AND number = $2")
+                .bind(to_i64(miner)?)
+                .bind(to_i64(number)?)
+                .execute(&mut *transaction)
+                .await?;
+            record_event(&mut transaction, miner, number, now, phase.as_str(), reason.unwrap_or("")).await?;
+        }
+        transaction.commit().await?;
+        Ok(changed == 1)
+    }
+
+    /// Brings a finalized or aborted sector back to sealing (an operator's restore).
+    pub async fn restore_sector(&self, miner: u64, number: u64, now: i64) -> Result<bool, DatabaseError> {
+        let mut transaction = self.pool.begin().await?;
+        let changed = sqlx::query(
+            "UPDATE sectors SET phase = 'sealing', abort_reason = NULL, updated_at = $3 \
+             WHERE miner = $1 AND number = $2 AND phase <> 'sealing'",
+        )
+        .bind(to_i64(miner)?)
+        .bind(to_i64(number)?)
+        .bind(now)
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected();
+        if changed == 1 {
+            record_event(&mut transaction, miner, number, now, "restored", "").await?;
+        }
+        transaction.commit().await?;
+        Ok(changed == 1)
+    }
+
+    /// The events recorded for a sector, oldest first: (time, kind, detail).
+    pub async fn sector_events(&self, miner: u64, number: u64) -> Result<Vec<(i64, String, String)>, DatabaseError> {
+        let rows = sqlx::query("SELECT at, kind, detail FROM sector_events WHERE miner = $1 AND number = $2 ORDER BY id")
+            .bind(to_i64(miner)?)
+            .bind(to_i64(number)?)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+            .collect()
+    }
+
+    /// Sealing sectors of `miner` whose `purpose` waits for a message: (number, waiting
+    /// since).
+    pub async fn waiting_for_message(&self, miner: u64, purpose: Purpose) -> Result<Vec<SectorRow>, DatabaseError> {
+        let condition = match purpose {
+            Purpose::PreCommit => "pre_need_send = 1 AND pre_message IS NULL",
+            Purpose::ProveCommit => "proof_need_send = 1 AND proof_message IS NULL",
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {SECTOR_COLUMNS} FROM sectors WHERE miner = $1 AND phase = 'sealing' AND {condition} ORDER BY number"
+        ))
+        .bind(to_i64(miner)?)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(sector_row).collect()
+    }
+
+    /// Records an outbox message for `sectors` and takes them off the waiting list, in one
+    /// transaction, but only if every one of them still waits (none was aborted or
+    /// resubmitted since they were read); returns the message id, or `None` when the
+    /// sectors changed and the batch must be formed again.
+    #[allow(clippy::too_many_arguments, reason = "one row's columns")]
+    pub async fn create_message(
+        &self,
+        miner: u64,
+        purpose: Purpose,
+        msg_uuid: &str,
+        from_address: &str,
+        method: u64,
+        params: &[u8],
+        value: &str,
+        max_fee: &str,
+        sectors: &[u64],
+        now: i64,
+    ) -> Result<Option<i64>, DatabaseError> {
+        let mut transaction = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (miner, purpose, msg_uuid, from_address, method, params, value, max_fee, state, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'created', $9, $9) RETURNING id",
+        )
+        .bind(to_i64(miner)?)
+        .bind(purpose.as_str())
+        .bind(msg_uuid)
+        .bind(from_address)
+        .bind(to_i64(method)?)
+        .bind(params.to_vec())
+        .bind(value)
+        .bind(max_fee)
+        .bind(now)
+        .fetch_one(&mut *transaction)
+        .await?;
+        let update = match purpose {
+            Purpose::PreCommit => {
+                "UPDATE sectors SET pre_message = $3, pre_need_send = 0, updated_at = $4 \
+                 WHERE miner = $1 AND number = $2 AND phase = 'sealing' AND pre_need_send = 1 AND pre_message IS NULL"
+            }
+            Purpose::ProveCommit => {
+                "UPDATE sectors SET proof_message = $3, proof_need_send = 0, updated_at = $4 \
+                 WHERE miner = $1 AND number = $2 AND phase = 'sealing' AND proof_need_send = 1 AND proof_message IS NULL"
+            }
+        };
+        for number in sectors {
+            let changed = sqlx::query(update)
+                .bind(to_i64(miner)?)
+                .bind(to_i64(*number)?)
+                .bind(id)
+                .bind(now)
+                .execute(&mut *transaction)
+                .await?
+                .rows_affected();
+            if changed != 1 {
+                transaction.rollback().await?;
+                return Ok(None);
+            }
+            sqlx::query("INSERT INTO message_sectors (message_id, miner, number) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(to_i64(miner)?)
+                .bind(to_i64(*number)?)
+                .execute(&mut *transaction)
+                .await?;
+            record_event(&mut transaction, miner, *number, now, "message_created", &format!("{} #{id}", purpose.as_str())).await?;
+        }
+        transaction.commit().await?;
+        Ok(Some(id))
+    }
+
+    /// One outbox message.
+    pub async fn message(&self, id: i64) -> Result<Option<MessageRow>, DatabaseError> {
+        let row = sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            None => Ok(None),
+            Some(row) => {
+                let mut message = message_row(&row)?;
+                message.sectors = self.message_sectors(id).await?;
+                Ok(Some(message))
+            }
+        }
+    }
+
+    async fn message_sectors(&self, id: i64) -> Result<Vec<u64>, DatabaseError> {
+        let numbers: Vec<i64> = sqlx::query_scalar("SELECT number FROM message_sectors WHERE message_id = $1 ORDER BY number")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        numbers.into_iter().map(to_u64).collect()
+    }
+
+    /// Outbox messages in `states`, oldest first.
+    pub async fn messages_in(&self, states: &[MessageState]) -> Result<Vec<MessageRow>, DatabaseError> {
+        let mut found = Vec::new();
+        for state in states {
+            let rows = sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE state = $1 ORDER BY id"))
+                .bind(state.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+            for row in &rows {
+                let mut message = message_row(row)?;
+                message.sectors = self.message_sectors(message.id).await?;
+                found.push(message);
+            }
+        }
+        found.sort_by_key(|message| message.id);
+        Ok(found)
+    }
+
+    /// Every outbox message carrying sector `number` of `miner`, oldest first.
+    pub async fn messages_of_sector(&self, miner: u64, number: u64) -> Result<Vec<MessageRow>, DatabaseError> {
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT message_id FROM message_sectors WHERE miner = $1 AND number = $2 ORDER BY message_id")
+            .bind(to_i64(miner)?)
+            .bind(to_i64(number)?)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut messages = Vec::new();
+        for id in ids {
+            if let Some(message) = self.message(id).await? {
+                messages.push(message);
+            }
+        }
+        Ok(messages)
+    }
+
+    /// Records that the node accepted the message.
+    pub async fn message_pushed(&self, id: i64, signed_cid: &str, signed_message: &str, now: i64) -> Result<(), DatabaseError> {
+        sqlx::query(
+            "UPDATE messages SET state = 'pushed', signed_cid = $2, signed_message = $3, push_attempts = push_attempts + 1, \
+             last_error = NULL, updated_at = $4 WHERE id = $1 AND state = 'created'",
+        )
+        .bind(id)
+        .bind(signed_cid)
+        .bind(signed_message)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a failed push; `give_up` marks the message failed for good.
+    pub async fn message_push_failed(&self, id: i64, error: &str, give_up: bool, now: i64) -> Result<(), DatabaseError> {
+        sqlx::query(
+            "UPDATE messages SET push_attempts = push_attempts + 1, last_error = $2, \
+             state = CASE WHEN $3 = 1 THEN 'failed' ELSE state END, updated_at = $4 WHERE id = $1 AND state = 'created'",
+        )
+        .bind(id)
+        .bind(error)
+        .bind(i64::from(give_up))
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records where the chain executed the message (or, with `None`, that a
+    /// reorganisation took its execution away).
+    pub async fn message_execution(&self, id: i64, execution: Option<(i64, &str, i64, &str)>, now: i64) -> Result<(), DatabaseError> {
+        match execution {
+            Some((height, tipset, exit_code, receipt)) => {
+                sqlx::query(
+                    "UPDATE messages SET state = 'executed', executed_height = $2, executed_tipset = $3, exit_code = $4, \
+                     receipt = $5, updated_at = $6 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(height)
+                .bind(tipset)
+                .bind(exit_code)
+                .bind(receipt)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+            }
+            None => {
+                sqlx::query(
+                    "UPDATE messages SET state = 'pushed', executed_height = NULL, executed_tipset = NULL, exit_code = NULL, \
+                     receipt = NULL, updated_at = $2 WHERE id = $1 AND state = 'executed'",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks an executed message final: buried under the chain's finality.
+    pub async fn message_final(&self, id: i64, now: i64) -> Result<(), DatabaseError> {
+        sqlx::query("UPDATE messages SET state = 'final', updated_at = $2 WHERE id = $1 AND state = 'executed'")
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks a pushed message failed: the chain will never execute it.
+    pub async fn message_dead(&self, id: i64, error: &str, now: i64) -> Result<(), DatabaseError> {
+        sqlx::query("UPDATE messages SET state = 'failed', last_error = $2, updated_at = $3 WHERE id = $1 AND state = 'pushed'")
+            .bind(id)
+            .bind(error)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every reservation.
+    pub async fn reservations(&self) -> Result<Vec<ReservationRow>, DatabaseError> {
+        let rows = sqlx::query("SELECT miner, number, store, bytes, reserved_by, reserved_at FROM reservations ORDER BY miner, number")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ReservationRow {
+                    miner: to_u64(row.try_get(0)?)?,
+                    number: to_u64(row.try_get(1)?)?,
+                    store: row.try_get(2)?,
+                    bytes: to_u64(row.try_get(3)?)?,
+                    reserved_by: row.try_get(4)?,
+                    reserved_at: row.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records (or replaces) a sector's reservation.
+    pub async fn put_reservation(&self, reservation: &ReservationRow) -> Result<(), DatabaseError> {
+        sqlx::query(
+            "INSERT INTO reservations (miner, number, store, bytes, reserved_by, reserved_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (miner, number) DO UPDATE SET store = excluded.store, bytes = excluded.bytes, \
+             reserved_by = excluded.reserved_by, reserved_at = excluded.reserved_at",
+        )
+        .bind(to_i64(reservation.miner)?)
+        .bind(to_i64(reservation.number)?)
+        .bind(&reservation.store)
+        .bind(to_i64(reservation.bytes)?)
+        .bind(&reservation.reserved_by)
+        .bind(reservation.reserved_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Drops a sector's reservation; false when it had none.
+    pub async fn release_reservation(&self, miner: u64, number: u64) -> Result<bool, DatabaseError> {
+        let changed = sqlx::query("DELETE FROM reservations WHERE miner = $1 AND number = $2")
+            .bind(to_i64(miner)?)
+            .bind(to_i64(number)?)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(changed == 1)
+    }
+
+    /// Records a worker's ping.
+    pub async fn worker_ping(&self, worker: &WorkerRow) -> Result<(), DatabaseError> {
+        sqlx::query(
+            "INSERT INTO workers (name, dest, version, summary, last_ping) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (name) DO UPDATE SET dest = excluded.dest, version = excluded.version, \
+             summary = excluded.summary, last_ping = excluded.last_ping",
+        )
+        .bind(&worker.name)
+        .bind(&worker.dest)
+        .bind(&worker.version)
+        .bind(&worker.summary)
+        .bind(worker.last_ping)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every worker that ever pinged, by name.
+    pub async fn workers(&self) -> Result<Vec<WorkerRow>, DatabaseError> {
+        let rows = sqlx::query("SELECT name, dest, version, summary, last_ping FROM workers ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(WorkerRow {
+                    name: row.try_get(0)?,
+                    dest: row.try_get(1)?,
+                    version: row.try_get(2)?,
+                    summary: row.try_get(3)?,
+                    last_ping: row.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+}
+
+async fn record_event(
+    transaction: &mut Transaction<'_, Any>,
+    miner: u64,
+    number: u64,
+    now: i64,
+    kind: &str,
+    detail: &str,
+) -> Result<(), DatabaseError> {
+    sqlx::query("INSERT INTO sector_events (miner, number, at, kind, detail) VALUES ($1, $2, $3, $4, $5)")
+        .bind(to_i64(miner)?)
+        .bind(to_i64(number)?)
+        .bind(now)
+        .bind(kind)
+        .bind(detail)
+        .execute(&mut **transaction)
+        .await?;
+    Ok(())
+}
+
+fn pair(bytes: Option<Vec<u8>>, epoch: Option<i64>) -> Option<(Vec<u8>, i64)> {
+    bytes.zip(epoch)
+}
+
+fn sector_row(row: &AnyRow) -> Result<SectorRow, DatabaseError> {
+    let pre = match (
+        row.try_get::<Option<Vec<u8>>, _>("pre_comm_r")?,
+        row.try_get::<Option<Vec<u8>>, _>("pre_comm_d")?,
+        row.try_get::<Option<Vec<u8>>, _>("pre_ticket")?,
+        row.try_get::<Option<i64>, _>("pre_ticket_epoch")?,
+        row.try_get::<Option<i64>, _>("pre_submitted_at")?,
+    ) {
+        (Some(comm_r), Some(comm_d), Some(ticket), Some(ticket_epoch), Some(submitted_at)) => Some(PreCommitRecord {
+            comm_r,
+            comm_d,
+            ticket,
+            ticket_epoch,
+            submitted_at,
+        }),
+        _ => None,
+    };
+    Ok(SectorRow {
+        miner: to_u64(row.try_get("miner")?)?,
+        number: to_u64(row.try_get("number")?)?,
+        proof_type: to_u64(row.try_get("proof_type")?)?,
+        phase: Phase::parse(&row.try_get::<String, _>("phase")?)?,
+        abort_reason: row.try_get("abort_reason")?,
+        ticket: pair(row.try_get("ticket")?, row.try_get("ticket_epoch")?),
+        pre,
+        pre_need_send: row.try_get::<i64, _>("pre_need_send")? != 0,
+        pre_message: row.try_get("pre_message")?,
+        seed: pair(row.try_get("seed")?, row.try_get("seed_epoch")?),
+        proof: row.try_get("proof")?,
+        proof_submitted_at: row.try_get("proof_submitted_at")?,
+        proof_need_send: row.try_get::<i64, _>("proof_need_send")? != 0,
+        proof_message: row.try_get("proof_message")?,
+        persisted_instance: row.try_get("persisted_instance")?,
+        latest_state: row.try_get("latest_state")?,
+        worker_instance: row.try_get("worker_instance")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn message_row(row: &AnyRow) -> Result<MessageRow, DatabaseError> {
+    Ok(MessageRow {
+        id: row.try_get("id")?,
+        miner: to_u64(row.try_get("miner")?)?,
+        purpose: Purpose::parse(&row.try_get::<String, _>("purpose")?)?,
+        msg_uuid: row.try_get("msg_uuid")?,
+        from_address: row.try_get("from_address")?,
+        method: to_u64(row.try_get("method")?)?,
+        params: row.try_get("params")?,
+        value: row.try_get("value")?,
+        max_fee: row.try_get("max_fee")?,
+        state: MessageState::parse(&row.try_get::<String, _>("state")?)?,
+        signed_cid: row.try_get("signed_cid")?,
+        signed_message: row.try_get("signed_message")?,
+        push_attempts: row.try_get("push_attempts")?,
+        last_error: row.try_get("last_error")?,
+        executed_height: row.try_get("executed_height")?,
+        exit_code: row.try_get("exit_code")?,
+        receipt: row.try_get("receipt")?,
+        created_at: row.try_get("created_at")?,
+        sectors: Vec::new(),
+    })
+}

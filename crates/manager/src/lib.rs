@@ -1,0 +1,150 @@
+//! The sector manager: the sealing control plane that owns sector numbers, tickets,
+//! seeds, chain messages, persistent-store placement and the record of every sector,
+//! and serves the `Venus.*` JSON-RPC that workers pull work from.
+//!
+//! - [`config`]: `sector-manager.toml`.
+//! - [`db`]: the record in SQL (SQLite or PostgreSQL), with migrations.
+//! - [`commit`]: the commit manager's decisions, pure (batches, poll answers).
+//! - [`sealer`]: the worker-facing methods.
+//! - [`outbox`]: the commit manager's driver: batches into messages, crash-safe sends,
+//!   following messages through reorganisations.
+//! - [`rpc`]: method names, permissions and parameter decoding.
+//! - [`server`]: HTTP, tokens and the tokenless networks.
+
+pub mod commit;
+pub mod config;
+pub mod db;
+pub mod outbox;
+pub mod rpc;
+pub mod sealer;
+pub mod server;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chain_client::auth::{Permission, TokenAuthority};
+use chain_client::transport::HttpTransport;
+use chain_client::{Endpoint, LotusClient};
+
+pub use sealer::{Manager, ProofCheck};
+
+/// The version string workers and operators see.
+pub const VERSION: &str = concat!("sealcluster-sector-manager v", env!("CARGO_PKG_VERSION"));
+
+/// How to start a manager.
+#[derive(Clone, Debug)]
+pub struct StartOptions {
+    /// The home directory (SQLite file, token files).
+    pub home: PathBuf,
+    /// The configuration.
+    pub config: config::ManagerConfig,
+    /// How submitted proofs are checked.
+    pub proof_check: ProofCheck,
+    /// Time between commit-manager passes.
+    pub commit_tick: Duration,
+}
+
+/// A manager running in this process.
+pub struct RunningManager {
+    /// Where the API listens.
+    pub address: SocketAddr,
+    /// The manager.
+    pub manager: Arc<Manager>,
+    authority: TokenAuthority,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningManager {
+    /// A token granting `permissions`.
+    pub fn issue_token(&self, permissions: &[Permission]) -> String {
+        self.authority.issue(permissions)
+    }
+
+    /// The API's URL.
+    pub fn url(&self) -> String {
+        format!("http://{}{}", self.address, sealer_api::RPC_PATH)
+    }
+
+    /// Stops serving and waits for the tasks to end.
+    pub async fn stop(mut self) {
+        self.stop.send_replace(true);
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+        self.manager.db.close().await;
+    }
+}
+
+impl Drop for RunningManager {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Opens the database, connects to the chain, learns the miners, and starts the API and
+/// the commit manager.
+pub async fn start(options: StartOptions) -> anyhow::Result<RunningManager> {
+    let StartOptions {
+        home,
+        config,
+        proof_check,
+        commit_tick,
+    } = options;
+    std::fs::create_dir_all(&home)
+        .with_context(|| format!("create the home directory {}", home.display()))?;
+    let db = db::Database::open(&config.common.db.url, &home, config.common.db.max_connections)
+        .await
+        .with_context(|| format!("open the database {}", config.common.db.url))?;
+    let (_, secret) = db.identity().await.context("read the database's identity")?;
+    let endpoint = Endpoint::parse(&config.common.api.chain)
+        .map_err(|error| anyhow::anyhow!("Common.API.Chain {:?}: {error}", config.common.api.chain))?;
+    let transport = HttpTransport::new(endpoint, Duration::from_secs(30))
+        .context("make the chain transport")?;
+    let chain = LotusClient::new(transport);
+    let config = Arc::new(config);
+    let manager = Arc::new(
+        Manager::new(db, chain, Arc::clone(&config), proof_check)
+            .await
+            .context("learn the configured miners from the chain")?,
+    );
+    let listener = tokio::net::TcpListener::bind(config.common.listen)
+        .await
+        .with_context(|| format!("listen on {}", config.common.listen))?;
+    let address = listener.local_addr().context("read the listening address")?;
+    let authority = TokenAuthority::new(secret);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let state = Arc::new(server::ServerState {
+        manager: Arc::clone(&manager),
+        authority: authority.clone(),
+        tokenless_networks: config.common.auth.tokenless_worker_networks.clone(),
+    });
+    let tasks = vec![
+        tokio::spawn(server::serve(listener, state, stopped.clone())),
+        tokio::spawn(outbox::CommitManager::new(Arc::clone(&manager)).run(commit_tick, stopped)),
+    ];
+    tracing::info!(%address, miners = manager.miners.len(), "the sector manager is serving");
+    Ok(RunningManager {
+        address,
+        manager,
+        authority,
+        stop,
+        tasks,
+    })
+}
+
+/// Issues a token from the database's secret without starting a manager.
+pub async fn create_token(config: &config::ManagerConfig, home: &std::path::Path, permissions: &[Permission]) -> anyhow::Result<String> {
+    let db = db::Database::open(&config.common.db.url, home, 1)
+        .await
+        .with_context(|| format!("open the database {}", config.common.db.url))?;
+    let (_, secret) = db.identity().await.context("read the database's identity")?;
+    db.close().await;
+    Ok(TokenAuthority::new(secret).issue(permissions))
+}

@@ -1,0 +1,862 @@
+//! The `Venus.*` methods a sealing worker calls: what each checks, records and answers.
+//!
+//! Every method is safe to repeat: a repeated allocation cannot happen (each call is a
+//! new sector), and every other call either answers from the record or changes it only
+//! when the record still says what the call expects. Chain reads happen outside
+//! database transactions; writes are conditional on the state that was read.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chain_client::types::TipSetKey;
+use chain_client::{ChainError, LotusClient, transport::HttpTransport};
+use fvm_shared::address::Address;
+use fvm_shared::commcid::replica_commitment_v1_to_cid;
+use fvm_shared::sector::RegisteredSealProof;
+use sealer_api::{
+    AllocateSectorSpec, AllocatedSector, Base64Bytes, OnChainState, PollStateResponse,
+    PreCommitOnChainInfo, ProofOnChainInfo, ReportStateRequest, Seed, SectorId,
+    SectorStateResponse, StoreBasicInfo, SubmitResponse, SubmitResult, Ticket,
+    WaitSeedResponse, WorkerInfo,
+};
+use storage_alloc::PersistStoreConfig;
+use tokio::sync::Mutex;
+
+use crate::commit::{PollDecision, poll_decision};
+use crate::config::{ManagerConfig, MinerConfig};
+use crate::db::{Database, DatabaseError, Phase, PreCommitRecord, ReservationRow, SectorRow, WorkerRow};
+
+/// Domain-separation tags of chain randomness (Lotus's `crypto.DomainSeparationTag`).
+pub mod randomness_tag {
+    /// A PreCommit's ticket.
+    pub const SEAL_RANDOMNESS: i64 = 5;
+    /// An interactive PoRep's seed.
+    pub const INTERACTIVE_SEAL_CHALLENGE_SEED: i64 = 6;
+}
+
+/// How far back a precommit's ticket may be drawn (the actors' `MaxPreCommitRandomnessLookback`:
+/// a day of epochs plus the chain finality).
+pub const MAX_PRE_COMMIT_RANDOMNESS_LOOKBACK: i64 = 2880 + 900;
+
+/// A JSON-RPC error the API answers.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message} (code {code})")]
+pub struct ApiError {
+    /// The JSON-RPC error code.
+    pub code: i64,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl ApiError {
+    /// A failure the worker should retry (code 1).
+    pub fn temporary(message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: sealer_api::ERROR_TEMPORARY,
+            message: message.into(),
+        }
+    }
+
+    /// The manager has no sealing record of the sector (code 11001): the worker aborts it.
+    pub fn sector_not_found(sector: SectorId, why: &str) -> ApiError {
+        ApiError {
+            code: sealer_api::ERROR_SECTOR_STATE_NOT_FOUND,
+            message: format!("sector state not found: {sector}: {why}"),
+        }
+    }
+
+    /// The request's parameters are wrong (JSON-RPC's -32602).
+    pub fn invalid_params(message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: -32602,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<DatabaseError> for ApiError {
+    fn from(error: DatabaseError) -> ApiError {
+        tracing::error!(%error, "database call failed");
+        ApiError::temporary(format!("the manager's database failed: {error}"))
+    }
+}
+
+impl From<ChainError> for ApiError {
+    fn from(error: ChainError) -> ApiError {
+        tracing::warn!(%error, "chain call failed");
+        ApiError::temporary(format!("the chain node failed: {error}"))
+    }
+}
+
+/// What the manager learned about a miner at start.
+#[derive(Clone, Debug)]
+pub struct MinerFacts {
+    /// Its configuration.
+    pub config: MinerConfig,
+    /// Its address.
+    pub address: Address,
+    /// The address its messages come from.
+    pub sender: Address,
+    /// Its sector size in bytes.
+    pub sector_size: u64,
+    /// The seal proof new sectors use.
+    pub seal_proof: RegisteredSealProof,
+}
+
+/// The seal proof for `sector_size` (the V1.1 proofs; synthetic PoRep if asked).
+pub fn seal_proof_for(sector_size: u64, synthetic: bool) -> Option<RegisteredSealProof> {
+    use RegisteredSealProof as P;
+    const KIB_2: u64 = 2 << 10;
+    const MIB_8: u64 = 8 << 20;
+    const MIB_512: u64 = 512 << 20;
+    const GIB_32: u64 = 32 << 30;
+    const GIB_64: u64 = 64 << 30;
+    Some(match (sector_size, synthetic) {
+        (KIB_2, false) => P::StackedDRG2KiBV1P1,
+        (MIB_8, false) => P::StackedDRG8MiBV1P1,
+        (MIB_512, false) => P::StackedDRG512MiBV1P1,
+        (GIB_32, false) => P::StackedDRG32GiBV1P1,
+        (GIB_64, false) => P::StackedDRG64GiBV1P1,
+        (KIB_2, true) => P::StackedDRG2KiBV1P1_Feat_SyntheticPoRep,
+        (MIB_8, true) => P::StackedDRG8MiBV1P1_Feat_SyntheticPoRep,
+        (MIB_512, true) => P::StackedDRG512MiBV1P1_Feat_SyntheticPoRep,
+        (GIB_32, true) => P::StackedDRG32GiBV1P1_Feat_SyntheticPoRep,
+        (GIB_64, true) => P::StackedDRG64GiBV1P1_Feat_SyntheticPoRep,
+        _ => return None,
+    })
+}
+
+/// How submitted proofs are checked before they are sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProofCheck {
+    /// With filecoin-proofs' verifier (needs the sector size's verifying key).
+    Real,
+    /// With the fake backend's check (the devnet with fake proofs).
+    Fake,
+}
+
+/// The manager's state shared by the API handlers and the commit manager.
+pub struct Manager {
+    /// The record.
+    pub db: Database,
+    /// The chain.
+    pub chain: LotusClient<HttpTransport>,
+    /// The configuration.
+    pub config: Arc<ManagerConfig>,
+    /// The configured miners.
+    pub miners: BTreeMap<u64, MinerFacts>,
+    /// The persistent stores.
+    pub stores: Vec<PersistStoreConfig>,
+    /// Epochs from a precommit to its seed.
+    pub pre_commit_challenge_delay: i64,
+    /// Seconds per epoch.
+    pub block_delay_secs: u64,
+    /// This database's instance id.
+    pub instance_id: String,
+    /// How proofs are checked.
+    pub proof_check: ProofCheck,
+    /// Serialises reservations (the ledger is read, decided on and written).
+    reservations: Mutex<()>,
+}
+
+/// The current Unix time in seconds.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn entropy(miner: &Address) -> Vec<u8> {
+    fvm_ipld_encoding::to_vec(miner).unwrap_or_default()
+}
+
+fn bytes32(bytes: &[u8]) -> Option<[u8; 32]> {
+    bytes.try_into().ok()
+}
+
+impl Manager {
+    /// A manager over `db` and `chain`, learning each configured miner's facts from the
+    /// chain.
+    pub async fn new(
+        db: Database,
+        chain: LotusClient<HttpTransport>,
+        config: Arc<ManagerConfig>,
+        proof_check: ProofCheck,
+    ) -> anyhow::Result<Manager> {
+        use anyhow::Context as _;
+        let params = chain
+            .state_get_network_params()
+            .await
+            .context("read the network's parameters")?;
+        let mut miners = BTreeMap::new();
+        for miner in &config.miners {
+            let address = Address::new_id(miner.actor);
+            let info = chain
+                .state_miner_info(&address, &TipSetKey::head())
+                .await
+                .with_context(|| format!("read miner {address}'s info"))?;
+            let seal_proof = seal_proof_for(info.sector_size, miner.sealing.use_synthetic_po_rep)
+                .with_context(|| format!("miner {address} has sector size {}, which no seal proof has", info.sector_size))?;
+            let sender = match miner.commitment.pre.sender.as_deref().filter(|s| !s.is_empty()) {
+                Some(text) => chain_client::lotus_json::address::parse(text)
+                    .map_err(|error| anyhow::anyhow!("Miners.Commitment.Pre.Sender {text:?}: {error}"))?,
+                None => info.worker,
+            };
+            miners.insert(
+                miner.actor,
+                MinerFacts {
+                    config: miner.clone(),
+                    address,
+                    sender,
+                    sector_size: info.sector_size,
+                    seal_proof,
+                },
+            );
+        }
+        let (instance_id, _) = db.identity().await.context("read the database's identity")?;
+        let stores = config
+            .common
+            .persist_stores
+            .iter()
+            .map(crate::config::PersistStoreEntry::to_store)
+            .collect();
+        Ok(Manager {
+            db,
+            chain,
+            config,
+            miners,
+            stores,
+            pre_commit_challenge_delay: params.pre_commit_challenge_delay,
+            block_delay_secs: params.block_delay_secs.max(1),
+            instance_id,
+            proof_check,
+            reservations: Mutex::new(()),
+        })
+    }
+
+    async fn sealing_sector(&self, sector: SectorId) -> Result<SectorRow, ApiError> {
+        let row = self
+            .db
+            .sector(sector.miner, sector.number)
+            .await?
+            .ok_or_else(|| ApiError::sector_not_found(sector, "never allocated by this manager"))?;
+        match row.phase {
+            Phase::Sealing => Ok(row),
+            Phase::Finalized => Err(ApiError::sector_not_found(sector, "it is finalized")),
+            Phase::Aborted => Err(ApiError::sector_not_found(
+                sector,
+                &format!(
+                    "it was aborted: {}",
+                    row.abort_reason.as_deref().unwrap_or("no reason given")
+                ),
+            )),
+        }
+    }
+
+    fn miner(&self, sector: SectorId) -> Result<&MinerFacts, ApiError> {
+        self.miners.get(&sector.miner).ok_or_else(|| {
+            ApiError::sector_not_found(sector, "its miner is not configured in this manager")
+        })
+    }
+
+    /// `Venus.AllocateSector`.
+    pub async fn allocate_sector(&self, spec: &AllocateSectorSpec) -> Result<Option<AllocatedSector>, ApiError> {
+        let mut candidates: Vec<&MinerFacts> = self
+            .miners
+            .values()
+            .filter(|miner| miner.config.sector.enabled)
+            .filter(|miner| spec.allows_miner(miner.config.actor))
+            .filter(|miner| spec.allows_proof(i64::from(miner.seal_proof) as u64))
+            .collect();
+        while !candidates.is_empty() {
+            let index = rand::random::<u64>() as usize % candidates.len();
+            let miner = candidates.swap_remove(index);
+            let allocated = self
+                .chain
+                .state_miner_allocated(&miner.address, &TipSetKey::head())
+                .await?;
+            let sector = &miner.config.sector;
+            let proof = i64::from(miner.seal_proof) as u64;
+            let number = self
+                .db
+                .allocate_sector(
+                    miner.config.actor,
+                    proof,
+                    sector.min_number.unwrap_or(0),
+                    sector.max_number,
+                    &|number| allocated.get(number),
+                    unix_now(),
+                )
+                .await?;
+            if let Some(number) = number {
+                tracing::info!(miner = miner.config.actor, number, "allocated a sector");
+                return Ok(Some(AllocatedSector {
+                    id: SectorId {
+                        miner: miner.config.actor,
+                        number,
+                    },
+                    proof_type: proof,
+                }));
+            }
+            tracing::warn!(miner = miner.config.actor, "no sector number left below MaxNumber");
+        }
+        Ok(None)
+    }
+
+    /// `Venus.AssignTicket`: the stored ticket while it stays usable, else a new one
+    /// drawn `TicketLookback` epochs behind the head.
+    pub async fn assign_ticket(&self, sector: SectorId) -> Result<Ticket, ApiError> {
+        let row = self.sealing_sector(sector).await?;
+        let miner = self.miner(sector)?;
+        let head = self.chain.chain_head().await?;
+        // A precommit takes a while to be batched and land; a ticket with less than a
+        // quarter of its life left is replaced.
+        if let Some((ticket, epoch)) = &row.ticket
+            && head.height - epoch < MAX_PRE_COMMIT_RANDOMNESS_LOOKBACK * 3 / 4
+        {
+            return Ok(Ticket {
+                ticket: Base64Bytes(ticket.clone()),
+                epoch: *epoch,
+            });
+        }
+        let epoch = (head.height - miner.config.sealing.ticket_lookback).max(0);
+        if epoch >= head.height {
+            return Err(ApiError::temporary(format!(
+                "the chain is at epoch {}; a ticket needs an earlier epoch",
+                head.height
+            )));
+        }
+        let randomness = self
+            .chain
+            .state_get_randomness_from_tickets(
+                randomness_tag::SEAL_RANDOMNESS,
+                epoch,
+                &entropy(&miner.address),
+                &head.key(),
+            )
+            .await?;
+        self.db
+            .set_ticket(sector.miner, sector.number, &randomness, epoch, unix_now())
+            .await?;
+        Ok(Ticket {
+            ticket: Base64Bytes(randomness),
+            epoch,
+        })
+    }
+
+    /// `Venus.SubmitPreCommit`.
+    pub async fn submit_pre_commit(
+        &self,
+        sector: AllocatedSector,
+        info: &PreCommitOnChainInfo,
+        hard_reset: bool,
+    ) -> Result<SubmitResponse, ApiError> {
+        let id = sector.id;
+        let row = self.sealing_sector(id).await?;
+        let miner = self.miner(id)?;
+        let reply = |res: SubmitResult, desc: Option<String>| Ok(SubmitResponse { res, desc });
+        if sector.proof_type != row.proof_type {
+            return reply(
+                SubmitResult::MismatchedSubmission,
+                Some(format!("the sector was allocated with proof {}, not {}", row.proof_type, sector.proof_type)),
+            );
+        }
+        let submitted = PreCommitRecord {
+            comm_r: info.comm_r.to_vec(),
+            comm_d: info.comm_d.to_vec(),
+            ticket: info.ticket.ticket.0.clone(),
+            ticket_epoch: info.ticket.epoch,
+            submitted_at: unix_now(),
+        };
+        if let Some(existing) = &row.pre
+            && !hard_reset
+        {
+            let same = existing.comm_r == submitted.comm_r
+                && existing.comm_d == submitted.comm_d
+                && existing.ticket == submitted.ticket
+                && existing.ticket_epoch == submitted.ticket_epoch;
+            return if same {
+                reply(SubmitResult::Accepted, None)
+            } else {
+                reply(
+                    SubmitResult::MismatchedSubmission,
+                    Some("a different precommit was submitted for this sector".to_owned()),
+                )
+            };
+        }
+        let Some(comm_r) = bytes32(&submitted.comm_r) else {
+            return Err(ApiError::invalid_params("CommR must be 32 bytes"));
+        };
+        let Ok(sealed_cid) = replica_commitment_v1_to_cid(&comm_r) else {
+            return reply(SubmitResult::Rejected, Some("CommR is not a valid commitment".to_owned()));
+        };
+        let head = self.chain.chain_head().await?;
+        // Already on chain (a repeat after the manager lost its record of sending it)?
+        if let Some(on_chain) = self
+            .chain
+            .state_sector_pre_commit_info(&miner.address, id.number, &head.key())
+            .await?
+        {
+            if on_chain.info.sealed_cid == sealed_cid {
+                self.db.submit_pre_commit(id.miner, id.number, &submitted).await?;
+                return reply(SubmitResult::Accepted, Some("the precommit is already on chain".to_owned()));
+            }
+            return reply(
+                SubmitResult::Rejected,
+                Some(format!("the chain holds another precommit for {id} (sealed CID {})", on_chain.info.sealed_cid)),
+            );
+        }
+        if self
+            .chain
+            .state_miner_sector_allocated(&miner.address, id.number, &head.key())
+            .await?
+            && !hard_reset
+        {
+            return reply(
+                SubmitResult::Rejected,
+                Some(format!("sector number {} is already allocated on chain", id.number)),
+            );
+        }
+        if submitted.ticket_epoch < head.height - MAX_PRE_COMMIT_RANDOMNESS_LOOKBACK + 1
+            || submitted.ticket_epoch >= head.height
+        {
+            return reply(
+                SubmitResult::Rejected,
+                Some(format!(
+                    "the ticket of epoch {} has expired or is in the future at head {}",
+                    submitted.ticket_epoch, head.height
+                )),
+            );
+        }
+        let issued = row
+            .ticket
+            .as_ref()
+            .is_some_and(|(ticket, epoch)| *ticket == submitted.ticket && *epoch == submitted.ticket_epoch);
+        if !issued {
+            let expected = self
+                .chain
+                .state_get_randomness_from_tickets(
+                    randomness_tag::SEAL_RANDOMNESS,
+                    submitted.ticket_epoch,
+                    &entropy(&miner.address),
+                    &head.key(),
+                )
+                .await?;
+            if expected != submitted.ticket {
+                return reply(
+                    SubmitResult::Rejected,
+                    Some(format!("the ticket is not the chain's randomness at epoch {}", submitted.ticket_epoch)),
+                );
+            }
+        }
+        if !self.db.submit_pre_commit(id.miner, id.number, &submitted).await? {
+            return Err(ApiError::sector_not_found(id, "it stopped sealing while the precommit was checked"));
+        }
+        tracing::info!(sector = %id, "precommit accepted");
+        reply(SubmitResult::Accepted, None)
+    }
+
+    async fn poll(&self, row: &SectorRow, proof: bool) -> Result<PollStateResponse, ApiError> {
+        let id = SectorId {
+            miner: row.miner,
+            number: row.number,
+        };
+        let miner = self.miner(id)?;
+        let (submitted, need_send, message_id) = if proof {
+            (row.proof.is_some(), row.proof_need_send, row.proof_message)
+        } else {
+            (row.pre.is_some(), row.pre_need_send, row.pre_message)
+        };
+        let message = match message_id {
+            Some(id) => self.db.message(id).await?,
+            None => None,
+        };
+        let head = self.chain.chain_head().await?;
+        let decision = poll_decision(
+            submitted,
+            need_send,
+            message.as_ref(),
+            head.height,
+            miner.config.commitment.confidence,
+        );
+        let (state, desc) = match decision {
+            PollDecision::Answer(state, desc) => (state, desc),
+            PollDecision::CheckChain => {
+                let active = self
+                    .chain
+                    .state_sector_get_info(&miner.address, id.number, &head.key())
+                    .await?
+                    .is_some();
+                let landed = if proof {
+                    active
+                } else {
+                    active
+                        || self
+                            .chain
+                            .state_sector_pre_commit_info(&miner.address, id.number, &head.key())
+                            .await?
+                            .is_some()
+                };
+                if landed {
+                    (OnChainState::Landed, message.and_then(|m| m.signed_cid))
+                } else {
+                    (
+                        OnChainState::ShouldAbort,
+                        Some(format!(
+                            "the message landed but the chain shows no {} for {id}",
+                            if proof { "active sector" } else { "precommit" }
+                        )),
+                    )
+                }
+            }
+        };
+        Ok(PollStateResponse { state, desc })
+    }
+
+    /// `Venus.PollPreCommitState`.
+    pub async fn poll_pre_commit_state(&self, sector: SectorId) -> Result<PollStateResponse, ApiError> {
+        let row = self.sealing_sector(sector).await?;
+        self.poll(&row, false).await
+    }
+
+    /// `Venus.WaitSeed`.
+    pub async fn wait_seed(&self, sector: SectorId, _seal_proof: u64) -> Result<WaitSeedResponse, ApiError> {
+        let row = self.sealing_sector(sector).await?;
+        let miner = self.miner(sector)?;
+        let head = self.chain.chain_head().await?;
+        let pre_commit_epoch = match self
+            .chain
+            .state_sector_pre_commit_info(&miner.address, sector.number, &head.key())
+            .await?
+        {
+            Some(on_chain) => on_chain.pre_commit_epoch,
+            None => {
+                // Proven already (a repeat after the proof landed): the stored seed.
+                if let Some((seed, epoch)) = row.seed {
+                    return Ok(WaitSeedResponse {
+                        should_wait: false,
+                        delay: 0,
+                        seed: Some(Seed { seed: Base64Bytes(seed), epoch }),
+                    });
+                }
+                return Err(ApiError::temporary(format!("the chain shows no precommit for {sector} yet")));
+            }
+        };
+        let seed_epoch = pre_commit_epoch + self.pre_commit_challenge_delay;
+        let ready_at = seed_epoch + miner.config.sealing.seed_confidence;
+        if head.height < ready_at {
+            let epochs = u64::try_from(ready_at - head.height).unwrap_or(1);
+            return Ok(WaitSeedResponse {
+                should_wait: true,
+                delay: epochs * self.block_delay_secs,
+                seed: None,
+            });
+        }
+        if let Some((seed, epoch)) = &row.seed
+            && *epoch == seed_epoch
+        {
+            return Ok(WaitSeedResponse {
+                should_wait: false,
+                delay: 0,
+                seed: Some(Seed { seed: Base64Bytes(seed.clone()), epoch: *epoch }),
+            });
+        }
+        let seed = self
+            .chain
+            .state_get_randomness_from_beacon(
+                randomness_tag::INTERACTIVE_SEAL_CHALLENGE_SEED,
+                seed_epoch,
+                &entropy(&miner.address),
+                &head.key(),
+            )
+            .await?;
+        self.db.set_seed(sector.miner, sector.number, &seed, seed_epoch, unix_now()).await?;
+        Ok(WaitSeedResponse {
+            should_wait: false,
+            delay: 0,
+            seed: Some(Seed { seed: Base64Bytes(seed), epoch: seed_epoch }),
+        })
+    }
+
+    /// `Venus.SubmitProof`.
+    pub async fn submit_proof(
+        &self,
+        sector: SectorId,
+        info: &ProofOnChainInfo,
+        hard_reset: bool,
+    ) -> Result<SubmitResponse, ApiError> {
+        let row = self.sealing_sector(sector).await?;
+        let miner = self.miner(sector)?;
+        let reply = |res: SubmitResult, desc: Option<String>| Ok(SubmitResponse { res, desc });
+        if let Some(existing) = &row.proof
+            && !hard_reset
+        {
+            return if *existing == info.proof.0 {
+                reply(SubmitResult::Accepted, None)
+            } else {
+                reply(SubmitResult::MismatchedSubmission, Some("a different proof was submitted for this sector".to_owned()))
+            };
+        }
+        let Some(pre) = &row.pre else {
+            return reply(SubmitResult::Rejected, Some("no precommit was submitted for this sector".to_owned()));
+        };
+        if info.proof.0.is_empty() {
+            return reply(SubmitResult::Rejected, Some("the proof is empty".to_owned()));
+        }
+        let head = self.chain.chain_head().await?;
+        if self
+            .chain
+            .state_sector_get_info(&miner.address, sector.number, &head.key())
+            .await?
+            .is_some()
+        {
+            self.db.submit_proof(sector.miner, sector.number, &info.proof.0, unix_now()).await?;
+            return reply(SubmitResult::Accepted, Some("the sector is already proven on chain".to_owned()));
+        }
+        let Some(on_chain) = self
+            .chain
+            .state_sector_pre_commit_info(&miner.address, sector.number, &head.key())
+            .await?
+        else {
+            return reply(SubmitResult::Rejected, Some("the chain shows no precommit for this sector".to_owned()));
+        };
+        let Some((seed, seed_epoch)) = &row.seed else {
+            return reply(SubmitResult::Rejected, Some("no seed was handed out for this sector".to_owned()));
+        };
+        if *seed_epoch != on_chain.pre_commit_epoch + self.pre_commit_challenge_delay {
+            return reply(
+                SubmitResult::Rejected,
+                Some(format!(
+                    "the seed's epoch {seed_epoch} is not the precommit's epoch {} plus the challenge delay; ask for the seed again",
+                    on_chain.pre_commit_epoch
+                )),
+            );
+        }
+        if !self.proof_verifies(sector, row.proof_type, pre, seed, &info.proof.0).await {
+            return reply(SubmitResult::Rejected, Some("the proof does not verify".to_owned()));
+        }
+        if !self.db.submit_proof(sector.miner, sector.number, &info.proof.0, unix_now()).await? {
+            return Err(ApiError::sector_not_found(sector, "it stopped sealing while the proof was checked"));
+        }
+        tracing::info!(%sector, "proof accepted");
+        reply(SubmitResult::Accepted, None)
+    }
+
+    async fn proof_verifies(&self, sector: SectorId, proof_type: u64, pre: &PreCommitRecord, seed: &[u8], proof: &[u8]) -> bool {
+        let (Some(comm_r), Some(comm_d), Some(ticket), Some(seed)) =
+            (bytes32(&pre.comm_r), bytes32(&pre.comm_d), bytes32(&pre.ticket), bytes32(seed))
+        else {
+            return false;
+        };
+        let Ok(registered) = i64::try_from(proof_type)
+            .map(RegisteredSealProof::from)
+            .map_err(|_| ())
+            .and_then(|proof| proofs::api::RegisteredSealProof::try_from(proof).map_err(|_| ()))
+        else {
+            return false;
+        };
+        let seal = proofs::SealToVerify {
+            registered_proof: registered,
+            comm_r,
+            comm_d,
+            prover_id: proofs::tasks::prover_id_of(sector.miner),
+            sector_id: proofs::api::SectorId::from(sector.number),
+            ticket,
+            seed,
+            proof: proof.to_vec(),
+        };
+        let check = self.proof_check;
+        tokio::task::spawn_blocking(move || match check {
+            ProofCheck::Real => proofs::backend::verify_real_seal(&seal) == Ok(true),
+            ProofCheck::Fake => proofs::FakeProofs::verify_seal(&seal),
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// `Venus.PollProofState`.
+    pub async fn poll_proof_state(&self, sector: SectorId) -> Result<PollStateResponse, ApiError> {
+        let row = self.sealing_sector(sector).await?;
+        self.poll(&row, true).await
+    }
+
+    /// `Venus.SubmitPersistedEx`: true when every file of the sector is in the store.
+    pub async fn submit_persisted(&self, sector: SectorId, instance: &str, is_upgrade: bool) -> Result<bool, ApiError> {
+        self.sealing_sector(sector).await?;
+        let miner = self.miner(sector)?;
+        if is_upgrade {
+            return Err(ApiError::temporary("snap-up sectors are not handled by this manager yet"));
+        }
+        let Some(store) = self.stores.iter().find(|store| store.name == instance) else {
+            return Err(ApiError::temporary(format!(
+                "no persistent store is named {instance:?}; the manager knows {}",
+                self.stores.iter().map(|s| format!("{:?}", s.name)).collect::<Vec<_>>().join(", ")
+            )));
+        };
+        let Some(size) = storage_alloc::SectorSize::from_bytes(miner.sector_size) else {
+            return Err(ApiError::temporary(format!("sector size {} is unknown", miner.sector_size)));
+        };
+        let files = storage_alloc::persisted_files(
+            sector_fsm::types::SectorId { miner: sector.miner, number: sector.number },
+            size,
+            storage_alloc::ReplicaKind::Sealed,
+        );
+        let missing: Vec<_> = files
+            .iter()
+            .filter(|relative| !Path::new(&store.path).join(relative).is_file())
+            .collect();
+        if !missing.is_empty() {
+            tracing::warn!(%sector, instance, ?missing, "persisted files are missing");
+            return Ok(false);
+        }
+        self.db.set_persisted(sector.miner, sector.number, instance, unix_now()).await?;
+        Ok(true)
+    }
+
+    /// `Venus.ReportState`: recorded for a sealing sector; answered for any known one.
+    pub async fn report_state(&self, sector: SectorId, report: &ReportStateRequest) -> Result<SectorStateResponse, ApiError> {
+        let row = self
+            .db
+            .sector(sector.miner, sector.number)
+            .await?
+            .ok_or_else(|| ApiError::sector_not_found(sector, "never allocated by this manager"))?;
+        if row.phase == Phase::Sealing {
+            let text = serde_json::to_string(report).unwrap_or_default();
+            self.db
+                .report_state(sector.miner, sector.number, &report.worker.instance, &text, unix_now())
+                .await?;
+        }
+        Ok(SectorStateResponse {
+            id: sector,
+            finalized: row.phase == Phase::Finalized,
+            abort_reason: row.abort_reason,
+        })
+    }
+
+    /// `Venus.ReportFinalized`.
+    pub async fn report_finalized(&self, sector: SectorId) -> Result<(), ApiError> {
+        let row = self
+            .db
+            .sector(sector.miner, sector.number)
+            .await?
+            .ok_or_else(|| ApiError::sector_not_found(sector, "never allocated by this manager"))?;
+        if row.phase == Phase::Sealing {
+            self.db.end_sector(sector.miner, sector.number, Phase::Finalized, None, unix_now()).await?;
+            tracing::info!(%sector, "finalized");
+        }
+        Ok(())
+    }
+
+    /// `Venus.ReportAborted`.
+    pub async fn report_aborted(&self, sector: SectorId, reason: &str) -> Result<(), ApiError> {
+        let row = self
+            .db
+            .sector(sector.miner, sector.number)
+            .await?
+            .ok_or_else(|| ApiError::sector_not_found(sector, "never allocated by this manager"))?;
+        if row.phase == Phase::Sealing {
+            self.db.end_sector(sector.miner, sector.number, Phase::Aborted, Some(reason), unix_now()).await?;
+            tracing::warn!(%sector, reason, "aborted");
+        }
+        Ok(())
+    }
+
+    /// `Venus.WorkerPing`.
+    pub async fn worker_ping(&self, info: &WorkerInfo) -> Result<(), ApiError> {
+        if info.name.is_empty() || info.dest.is_empty() {
+            return Err(ApiError::invalid_params("a ping needs the worker's Name and Dest"));
+        }
+        self.db
+            .worker_ping(&WorkerRow {
+                name: info.name.clone(),
+                dest: info.dest.clone(),
+                version: info.version.clone(),
+                summary: serde_json::to_string(&info.summary).unwrap_or_default(),
+                last_ping: unix_now(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    fn basic_info(store: &PersistStoreConfig) -> StoreBasicInfo {
+        StoreBasicInfo {
+            name: store.name.clone(),
+            path: store.path.display().to_string(),
+            strict: false,
+            read_only: store.read_only,
+            weight: store.weight,
+            meta: None,
+        }
+    }
+
+    /// `Venus.StoreBasicInfo`.
+    pub fn store_basic_info(&self, instance: &str) -> Option<StoreBasicInfo> {
+        self.stores.iter().find(|store| store.name == instance).map(Manager::basic_info)
+    }
+
+    /// `Venus.StoreReserveSpace`: a store for the sector's files, or `None` when none
+    /// fits (the worker asks again later).
+    pub async fn store_reserve_space(
+        &self,
+        sector: SectorId,
+        bytes: u64,
+        candidates: &[String],
+        requested_by: &str,
+    ) -> Result<Option<StoreBasicInfo>, ApiError> {
+        let _serialised = self.reservations.lock().await;
+        let rows = self.db.reservations().await?;
+        let mut ledger = storage_alloc::ReservationLedger::from_reservations(rows.iter().map(|row| {
+            storage_alloc::Reservation {
+                sector: sector_fsm::types::SectorId { miner: row.miner, number: row.number },
+                store: row.store.clone(),
+                bytes: row.bytes,
+                reserved_by: row.reserved_by.clone(),
+                reserved_at: sector_fsm::Timestamp::from_unix_millis(u64::try_from(row.reserved_at).unwrap_or(0) * 1000),
+            }
+        }))
+        .map_err(|error| ApiError::temporary(format!("the stored reservations are inconsistent: {error}")))?;
+        let stores = self.stores.clone();
+        let views = tokio::task::spawn_blocking(move || storage_alloc::ledger_file::measure_stores(&stores))
+            .await
+            .map_err(|error| ApiError::temporary(format!("measuring the stores failed: {error}")))?;
+        let now = unix_now();
+        let request = storage_alloc::ReservationRequest {
+            sector: sector_fsm::types::SectorId { miner: sector.miner, number: sector.number },
+            bytes,
+            candidates: (!candidates.is_empty()).then(|| candidates.iter().cloned().collect::<BTreeSet<_>>()),
+            requested_by: requested_by.to_owned(),
+            now: sector_fsm::Timestamp::from_unix_millis(u64::try_from(now).unwrap_or(0) * 1000),
+        };
+        match ledger.reserve(&request, &views, rand::random()) {
+            Ok(reservation) => {
+                self.db
+                    .put_reservation(&ReservationRow {
+                        miner: sector.miner,
+                        number: sector.number,
+                        store: reservation.store.clone(),
+                        bytes,
+                        reserved_by: requested_by.to_owned(),
+                        reserved_at: now,
+                    })
+                    .await?;
+                Ok(self.store_basic_info(&reservation.store))
+            }
+            Err(no_store) => {
+                tracing::warn!(%sector, %no_store, "no persistent store fits");
+                Ok(None)
+            }
+        }
+    }
+
+    /// `Venus.SealingDefaults`.
+    pub fn sealing_defaults(&self) -> sealer_api::SealingDefaults {
+        self.config.common.worker_sealing.clone()
+    }
+
+    /// How long a caller may sleep before the chain can have moved.
+    pub fn block_delay(&self) -> Duration {
+        Duration::from_secs(self.block_delay_secs)
+    }
+}

@@ -1,0 +1,165 @@
+//! The HTTP surface: JSON-RPC 2.0 at `/rpc/v0` (single calls and batches), bearer-token
+//! authentication, the tokenless networks for damocles workers, and `/healthcheck`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use chain_client::auth::{Permission, TokenAuthority};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+
+use crate::config::Network;
+use crate::rpc::dispatch;
+use crate::sealer::Manager;
+
+/// What the server's connections share.
+pub struct ServerState {
+    /// The manager.
+    pub manager: Arc<Manager>,
+    /// Verifies tokens.
+    pub authority: TokenAuthority,
+    /// Networks whose hosts may call worker methods without a token.
+    pub tokenless_networks: Vec<Network>,
+}
+
+type Answer = hyper::Response<Full<Bytes>>;
+
+fn plain(status: StatusCode, text: &str) -> Answer {
+    let mut answer = hyper::Response::new(Full::new(Bytes::from(text.to_owned())));
+    *answer.status_mut() = status;
+    answer
+}
+
+fn json_answer(value: &Value) -> Answer {
+    let mut answer = hyper::Response::new(Full::new(Bytes::from(value.to_string())));
+    answer.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    answer
+}
+
+/// The permissions a request carries: a token's, the tokenless grant for a listed
+/// network, or none. `Err` for a token that does not verify (HTTP 401).
+fn permissions(
+    state: &ServerState,
+    request: &hyper::Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<Vec<Permission>, ()> {
+    let header = request
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    match header {
+        Some(value) => {
+            let token = value.strip_prefix("Bearer ").unwrap_or(value).trim();
+            state.authority.verify(token).map_err(|_| ())
+        }
+        None if state
+            .tokenless_networks
+            .iter()
+            .any(|network| network.contains(peer.ip())) =>
+        {
+            Ok(vec![Permission::Read, Permission::Write])
+        }
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Accepts connections until `stop` turns true.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<ServerState>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        };
+        let Ok((stream, peer)) = accepted else {
+            continue;
+        };
+        let state = Arc::clone(&state);
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let state = Arc::clone(&state);
+                async move { Ok::<_, Infallible>(handle(&state, request, peer).await) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                outcome = connection => {
+                    if let Err(error) = outcome {
+                        tracing::debug!(%error, "an API connection ended with an error");
+                    }
+                }
+                _ = stop.wait_for(|stopped| *stopped) => {}
+            }
+        });
+    }
+}
+
+async fn handle(state: &ServerState, request: hyper::Request<Incoming>, peer: SocketAddr) -> Answer {
+    match request.uri().path() {
+        "/healthcheck" => return plain(StatusCode::OK, "ok"),
+        sealer_api::RPC_PATH => {}
+        _ => return plain(StatusCode::NOT_FOUND, "not found; the JSON-RPC API is at /rpc/v0"),
+    }
+    let Ok(granted) = permissions(state, &request, peer) else {
+        return plain(StatusCode::UNAUTHORIZED, "the token does not verify");
+    };
+    if request.method() != Method::POST {
+        return plain(StatusCode::METHOD_NOT_ALLOWED, "JSON-RPC requests are POSTed");
+    }
+    let Ok(body) = request.into_body().collect().await.map(|body| body.to_bytes()) else {
+        return plain(StatusCode::BAD_REQUEST, "the request body could not be read");
+    };
+    let Ok(parsed) = serde_json::from_slice::<Value>(&body) else {
+        return json_answer(&json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "parse error: the body is not JSON"}}));
+    };
+    match parsed {
+        Value::Array(calls) => {
+            let mut answers = Vec::new();
+            for call in calls {
+                if let Some(answer) = answer_one(state, call, &granted).await {
+                    answers.push(answer);
+                }
+            }
+            json_answer(&Value::Array(answers))
+        }
+        call => match answer_one(state, call, &granted).await {
+            Some(answer) => json_answer(&answer),
+            None => plain(StatusCode::OK, ""),
+        },
+    }
+}
+
+/// One call's answer, or `None` for a notification (no id).
+async fn answer_one(state: &ServerState, call: Value, granted: &[Permission]) -> Option<Value> {
+    let id = call.get("id").cloned();
+    let Some(method) = call.get("method").and_then(Value::as_str) else {
+        return Some(json!({"jsonrpc": "2.0", "id": id.unwrap_or(Value::Null),
+            "error": {"code": -32600, "message": "invalid request: no method"}}));
+    };
+    let params = call.get("params").cloned().unwrap_or(Value::Null);
+    let started = std::time::Instant::now();
+    let outcome = dispatch(&state.manager, method, params, granted).await;
+    let elapsed = started.elapsed();
+    let id = id?;
+    Some(match outcome {
+        Ok(result) => {
+            tracing::debug!(method, ?elapsed, "answered");
+            json!({"jsonrpc": "2.0", "id": id, "result": result})
+        }
+        Err(error) => {
+            tracing::info!(method, code = error.code, message = %error.message, ?elapsed, "answered with an error");
+            json!({"jsonrpc": "2.0", "id": id, "error": {"code": error.code, "message": error.message}})
+        }
+    })
+}

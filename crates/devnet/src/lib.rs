@@ -28,8 +28,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use chain_client::types::{HeadChange, TipSet};
 use tokio::sync::broadcast;
 
-use chain_client::auth::{Permission, TokenAuthority};
 use crate::chain::Chain;
+use chain_client::auth::{Permission, TokenAuthority};
 
 /// How a devnet behaves.
 #[derive(Clone, Debug)]

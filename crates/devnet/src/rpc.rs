@@ -17,10 +17,10 @@ use fvm_shared::message::Message;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use chain_client::auth::Permission;
 use crate::chain::{Chain, blake2b};
 use crate::world::{MinerActor, initial_pledge, pre_commit_deposit};
 use crate::{DevnetConfig, State};
+use chain_client::auth::Permission;
 
 /// A method's failure: its JSON-RPC code and message.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -23,8 +23,8 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
 use crate::State;
-use chain_client::auth::Permission;
 use crate::rpc::{MethodError, dispatch, lookup};
+use chain_client::auth::Permission;
 use chain_client::types::TipSetKey;
 
 type Answer = hyper::Response<Full<Bytes>>;

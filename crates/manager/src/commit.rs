@@ -43,9 +43,8 @@ pub fn due_batches(
     let urgent = waiting
         .iter()
         .any(|sector| sector.send_by.is_some_and(|by| by <= now));
-    let due = waiting.len() >= batch.threshold.max(1)
-        || now.saturating_sub(oldest) >= max_wait
-        || urgent;
+    let due =
+        waiting.len() >= batch.threshold.max(1) || now.saturating_sub(oldest) >= max_wait || urgent;
     if !due {
         return Vec::new();
     }
@@ -117,10 +116,9 @@ pub fn poll_decision(
         };
     };
     match message.state {
-        MessageState::Created | MessageState::Pushed => PollDecision::Answer(
-            OnChainState::Pending,
-            message.signed_cid.clone(),
-        ),
+        MessageState::Created | MessageState::Pushed => {
+            PollDecision::Answer(OnChainState::Pending, message.signed_cid.clone())
+        }
         MessageState::Failed => PollDecision::Answer(
             OnChainState::Failed,
             Some(format!(
@@ -243,6 +241,7 @@ mod tests {
             signed_cid: Some("bafy".to_owned()),
             signed_message: None,
             push_attempts: 1,
+            nonce_passed_height: None,
             last_error: None,
             executed_height: Some(height),
             exit_code: Some(exit_code),
@@ -259,29 +258,71 @@ mod tests {
             PollDecision::Answer(state, _) => Some(state),
             PollDecision::CheckChain => None,
         };
-        assert_eq!(answer(poll_decision(false, false, None, 100, 10)), Some(NotFound));
-        assert_eq!(answer(poll_decision(true, true, None, 100, 10)), Some(Pending));
-        assert_eq!(answer(poll_decision(true, false, None, 100, 10)), Some(Failed));
+        assert_eq!(
+            answer(poll_decision(false, false, None, 100, 10)),
+            Some(NotFound)
+        );
+        assert_eq!(
+            answer(poll_decision(true, true, None, 100, 10)),
+            Some(Pending)
+        );
+        assert_eq!(
+            answer(poll_decision(true, false, None, 100, 10)),
+            Some(Failed)
+        );
         let mut pushed = executed(0, 95);
         pushed.state = MessageState::Pushed;
-        assert_eq!(answer(poll_decision(true, false, Some(&pushed), 100, 10)), Some(Pending));
-        assert_eq!(answer(poll_decision(true, false, Some(&executed(0, 95)), 100, 10)), Some(Packed));
-        assert_eq!(answer(poll_decision(true, false, Some(&executed(0, 90)), 100, 10)), None);
+        assert_eq!(
+            answer(poll_decision(true, false, Some(&pushed), 100, 10)),
+            Some(Pending)
+        );
+        assert_eq!(
+            answer(poll_decision(true, false, Some(&executed(0, 95)), 100, 10)),
+            Some(Packed)
+        );
+        assert_eq!(
+            answer(poll_decision(true, false, Some(&executed(0, 90)), 100, 10)),
+            None
+        );
         for code in [6, 7, 18] {
-            assert_eq!(answer(poll_decision(true, false, Some(&executed(code, 50)), 100, 10)), Some(Failed));
+            assert_eq!(
+                answer(poll_decision(
+                    true,
+                    false,
+                    Some(&executed(code, 50)),
+                    100,
+                    10
+                )),
+                Some(Failed)
+            );
         }
         for code in [16, 17, 33] {
-            assert_eq!(answer(poll_decision(true, false, Some(&executed(code, 50)), 100, 10)), Some(PermFailed));
+            assert_eq!(
+                answer(poll_decision(
+                    true,
+                    false,
+                    Some(&executed(code, 50)),
+                    100,
+                    10
+                )),
+                Some(PermFailed)
+            );
         }
         let mut failed = executed(0, 0);
         failed.state = MessageState::Failed;
-        assert_eq!(answer(poll_decision(true, false, Some(&failed), 100, 10)), Some(Failed));
+        assert_eq!(
+            answer(poll_decision(true, false, Some(&failed), 100, 10)),
+            Some(Failed)
+        );
     }
 
     #[test]
     fn message_uuids_are_well_formed_version_4() {
         let uuid = message_uuid([0xff; 16]);
         assert_eq!(uuid, "ffffffff-ffff-4fff-bfff-ffffffffffff");
-        assert_eq!(message_uuid([0; 16]), "00000000-0000-4000-8000-000000000000");
+        assert_eq!(
+            message_uuid([0; 16]),
+            "00000000-0000-4000-8000-000000000000"
+        );
     }
 }

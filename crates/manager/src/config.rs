@@ -134,7 +134,9 @@ impl Network {
         };
         match (self.address, address) {
             (IpAddr::V4(network), IpAddr::V4(address)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(network) & mask == u32::from(address) & mask
             }
             (IpAddr::V6(network), IpAddr::V6(address)) => {
@@ -588,7 +590,10 @@ impl ManagerConfig {
                     ),
                 ));
             }
-            for (kind, commit) in [("Pre", &miner.commitment.pre), ("Prove", &miner.commitment.prove)] {
+            for (kind, commit) in [
+                ("Pre", &miner.commitment.pre),
+                ("Prove", &miner.commitment.prove),
+            ] {
                 if commit.batch.threshold == 0 {
                     return Err(invalid(
                         locate("Threshold"),
@@ -701,12 +706,18 @@ mod tests {
             .expect_err("typo")
             .to_string();
         assert!(error.starts_with("m.toml:7:1: "), "{error}");
-        assert!(error.contains("MaxNumber"), "names the expected keys: {error}");
+        assert!(
+            error.contains("MaxNumber"),
+            "names the expected keys: {error}"
+        );
         let text = "[[Miners]]\nActor = 1000\n[Miners.Commitment.Pre]\nMaxFee = \"lots\"\nBatch = { Threshold = 1, MaxWait = \"1m\", CheckInterval = \"1s\" }\n";
         let error = ManagerConfig::parse(Path::new("m.toml"), text)
             .expect_err("bad amount")
             .to_string();
-        assert!(error.contains("m.toml:4:") && error.contains("0.05 FIL"), "{error}");
+        assert!(
+            error.contains("m.toml:4:") && error.contains("0.05 FIL"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -715,7 +726,10 @@ mod tests {
             parse_fil("0.05 FIL"),
             Ok(TokenAmount::from_atto(50_000_000_000_000_000u128))
         );
-        assert_eq!(parse_fil("5 nanoFIL"), Ok(TokenAmount::from_atto(5_000_000_000u128)));
+        assert_eq!(
+            parse_fil("5 nanoFIL"),
+            Ok(TokenAmount::from_atto(5_000_000_000u128))
+        );
         assert_eq!(parse_fil("7 afil"), Ok(TokenAmount::from_atto(7u128)));
         assert_eq!(parse_fil("1"), Ok(TokenAmount::from_atto(10u128.pow(18))));
         assert!(parse_fil("0.5 attoFIL").is_err());

@@ -229,6 +229,9 @@ pub struct MessageRow {
     pub signed_message: Option<String>,
     /// Pushes tried.
     pub push_attempts: i64,
+    /// The head height at which its sender's nonce was first seen past it while it was
+    /// not found executed.
+    pub nonce_passed_height: Option<i64>,
     /// The last push or execution error.
     pub last_error: Option<String>,
     /// The height of the tipset that executed it.
@@ -292,12 +295,16 @@ const SECTOR_COLUMNS: &str = "miner, number, proof_type, phase, abort_reason, ti
     latest_state, worker_instance, created_at, updated_at";
 
 const MESSAGE_COLUMNS: &str = "id, miner, purpose, msg_uuid, from_address, method, params, value, max_fee, \
-    state, signed_cid, signed_message, push_attempts, last_error, executed_height, exit_code, receipt, created_at";
+    state, signed_cid, signed_message, push_attempts, nonce_passed_height, last_error, executed_height, exit_code, receipt, created_at";
 
 impl Database {
     /// Opens the database `url` names (a relative SQLite path is taken from `home`),
     /// creating an SQLite file if needed, and runs the migrations.
-    pub async fn open(url: &str, home: &Path, max_connections: u32) -> Result<Database, DatabaseError> {
+    pub async fn open(
+        url: &str,
+        home: &Path,
+        max_connections: u32,
+    ) -> Result<Database, DatabaseError> {
         sqlx::any::install_default_drivers();
         let (backend, url) = if let Some(path) = url.strip_prefix("sqlite://") {
             let (path, _) = path.split_once('?').unwrap_or((path, ""));
@@ -306,7 +313,10 @@ impl Database {
             } else {
                 home.join(path)
             };
-            (Backend::Sqlite, format!("sqlite://{}?mode=rwc", path.display()))
+            (
+                Backend::Sqlite,
+                format!("sqlite://{}?mode=rwc", path.display()),
+            )
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (Backend::Postgres, url.to_owned())
         } else {
@@ -363,9 +373,11 @@ impl Database {
     /// This database's identity: an instance id (part of every message's `MsgUuid`) and
     /// the secret API tokens are signed with, made at first start.
     pub async fn identity(&self) -> Result<(String, Vec<u8>), DatabaseError> {
-        if let Some(row) = sqlx::query("SELECT instance_id, token_secret FROM manager_identity WHERE singleton = 1")
-            .fetch_optional(&self.pool)
-            .await?
+        if let Some(row) = sqlx::query(
+            "SELECT instance_id, token_secret FROM manager_identity WHERE singleton = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?
         {
             return Ok((row.try_get(0)?, row.try_get(1)?));
         }
@@ -379,9 +391,11 @@ impl Database {
         .bind(secret.to_vec())
         .execute(&self.pool)
         .await?;
-        let row = sqlx::query("SELECT instance_id, token_secret FROM manager_identity WHERE singleton = 1")
-            .fetch_one(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT instance_id, token_secret FROM manager_identity WHERE singleton = 1",
+        )
+        .fetch_one(&self.pool)
+        .await?;
         Ok((row.try_get(0)?, row.try_get(1)?))
     }
 
@@ -399,10 +413,11 @@ impl Database {
         now: i64,
     ) -> Result<Option<u64>, DatabaseError> {
         let mut transaction = self.pool.begin().await?;
-        let last: Option<i64> = sqlx::query_scalar("SELECT last_allocated FROM sector_numbers WHERE miner = $1")
-            .bind(to_i64(miner)?)
-            .fetch_optional(&mut *transaction)
-            .await?;
+        let last: Option<i64> =
+            sqlx::query_scalar("SELECT last_allocated FROM sector_numbers WHERE miner = $1")
+                .bind(to_i64(miner)?)
+                .fetch_optional(&mut *transaction)
+                .await?;
         let mut candidate = last.map(to_u64).transpose()?.unwrap_or(0).max(min) + 1;
         // Skip numbers the chain already knows (allocated by another tool), but only so
         // far: a long run of them means the counter is far behind and an operator should
@@ -441,15 +456,20 @@ impl Database {
 
     /// The last number allocated for `miner`.
     pub async fn last_allocated(&self, miner: u64) -> Result<Option<u64>, DatabaseError> {
-        let last: Option<i64> = sqlx::query_scalar("SELECT last_allocated FROM sector_numbers WHERE miner = $1")
-            .bind(to_i64(miner)?)
-            .fetch_optional(&self.pool)
-            .await?;
+        let last: Option<i64> =
+            sqlx::query_scalar("SELECT last_allocated FROM sector_numbers WHERE miner = $1")
+                .bind(to_i64(miner)?)
+                .fetch_optional(&self.pool)
+                .await?;
         last.map(to_u64).transpose()
     }
 
     /// The sector's row.
-    pub async fn sector(&self, miner: u64, number: u64) -> Result<Option<SectorRow>, DatabaseError> {
+    pub async fn sector(
+        &self,
+        miner: u64,
+        number: u64,
+    ) -> Result<Option<SectorRow>, DatabaseError> {
         let row = sqlx::query(&format!(
             "SELECT {SECTOR_COLUMNS} FROM sectors WHERE miner = $1 AND number = $2"
         ))
@@ -461,7 +481,11 @@ impl Database {
     }
 
     /// Sectors in `phase` (all phases for `None`), optionally of one miner, by number.
-    pub async fn sectors(&self, phase: Option<Phase>, miner: Option<u64>) -> Result<Vec<SectorRow>, DatabaseError> {
+    pub async fn sectors(
+        &self,
+        phase: Option<Phase>,
+        miner: Option<u64>,
+    ) -> Result<Vec<SectorRow>, DatabaseError> {
         let rows = sqlx::query(&format!(
             "SELECT {SECTOR_COLUMNS} FROM sectors WHERE ($1 = '' OR phase = $1) AND ($2 < 0 OR miner = $2) \
              ORDER BY miner, number"
@@ -474,7 +498,14 @@ impl Database {
     }
 
     /// Records the ticket handed out.
-    pub async fn set_ticket(&self, miner: u64, number: u64, ticket: &[u8], epoch: i64, now: i64) -> Result<(), DatabaseError> {
+    pub async fn set_ticket(
+        &self,
+        miner: u64,
+        number: u64,
+        ticket: &[u8],
+        epoch: i64,
+        now: i64,
+    ) -> Result<(), DatabaseError> {
         let mut transaction = self.pool.begin().await?;
         sqlx::query("UPDATE sectors SET ticket = $3, ticket_epoch = $4, updated_at = $5 WHERE miner = $1 AND number = $2")
             .bind(to_i64(miner)?)
@@ -484,14 +515,27 @@ impl Database {
             .bind(now)
             .execute(&mut *transaction)
             .await?;
-        record_event(&mut transaction, miner, number, now, "ticket", &format!("epoch {epoch}")).await?;
+        record_event(
+            &mut transaction,
+            miner,
+            number,
+            now,
+            "ticket",
+            &format!("epoch {epoch}"),
+        )
+        .await?;
         transaction.commit().await?;
         Ok(())
     }
 
     /// Records a precommit submission and queues it for a message, replacing any earlier
     /// one (a hard reset). Only a sector still sealing is changed; false otherwise.
-    pub async fn submit_pre_commit(&self, miner: u64, number: u64, pre: &PreCommitRecord) -> Result<bool, DatabaseError> {
+    pub async fn submit_pre_commit(
+        &self,
+        miner: u64,
+        number: u64,
+        pre: &PreCommitRecord,
+    ) -> Result<bool, DatabaseError> {
         let mut transaction = self.pool.begin().await?;
         let changed = sqlx::query(
             "UPDATE sectors SET pre_comm_r = $3, pre_comm_d = $4, pre_ticket = $5, pre_ticket_epoch = $6, \
@@ -509,14 +553,29 @@ impl Database {
         .await?
         .rows_affected();
         if changed == 1 {
-            record_event(&mut transaction, miner, number, pre.submitted_at, "pre_commit_submitted", "").await?;
+            record_event(
+                &mut transaction,
+                miner,
+                number,
+                pre.submitted_at,
+                "pre_commit_submitted",
+                "",
+            )
+            .await?;
         }
         transaction.commit().await?;
         Ok(changed == 1)
     }
 
     /// Records the seed handed out.
-    pub async fn set_seed(&self, miner: u64, number: u64, seed: &[u8], epoch: i64, now: i64) -> Result<(), DatabaseError> {
+    pub async fn set_seed(
+        &self,
+        miner: u64,
+        number: u64,
+        seed: &[u8],
+        epoch: i64,
+        now: i64,
+    ) -> Result<(), DatabaseError> {
         let mut transaction = self.pool.begin().await?;
         sqlx::query("UPDATE sectors SET seed = $3, seed_epoch = $4, updated_at = $5 WHERE miner = $1 AND number = $2")
             .bind(to_i64(miner)?)
@@ -526,13 +585,27 @@ impl Database {
             .bind(now)
             .execute(&mut *transaction)
             .await?;
-        record_event(&mut transaction, miner, number, now, "seed", &format!("epoch {epoch}")).await?;
+        record_event(
+            &mut transaction,
+            miner,
+            number,
+            now,
+            "seed",
+            &format!("epoch {epoch}"),
+        )
+        .await?;
         transaction.commit().await?;
         Ok(())
     }
 
     /// Records a proof submission and queues it for a message, replacing any earlier one.
-    pub async fn submit_proof(&self, miner: u64, number: u64, proof: &[u8], now: i64) -> Result<bool, DatabaseError> {
+    pub async fn submit_proof(
+        &self,
+        miner: u64,
+        number: u64,
+        proof: &[u8],
+        now: i64,
+    ) -> Result<bool, DatabaseError> {
         let mut transaction = self.pool.begin().await?;
         let changed = sqlx::query(
             "UPDATE sectors SET proof = $3, proof_submitted_at = $4, proof_need_send = 1, proof_message = NULL, \
@@ -553,7 +626,13 @@ impl Database {
     }
 
     /// Records where the sector's files were persisted.
-    pub async fn set_persisted(&self, miner: u64, number: u64, instance: &str, now: i64) -> Result<(), DatabaseError> {
+    pub async fn set_persisted(
+        &self,
+        miner: u64,
+        number: u64,
+        instance: &str,
+        now: i64,
+    ) -> Result<(), DatabaseError> {
         let mut transaction = self.pool.begin().await?;
         sqlx::query("UPDATE sectors SET persisted_instance = $3, updated_at = $4 WHERE miner = $1 AND number = $2")
             .bind(to_i64(miner)?)
@@ -568,7 +647,14 @@ impl Database {
     }
 
     /// Records a worker's state report.
-    pub async fn report_state(&self, miner: u64, number: u64, instance: &str, report: &str, now: i64) -> Result<(), DatabaseError> {
+    pub async fn report_state(
+        &self,
+        miner: u64,
+        number: u64,
+        instance: &str,
+        report: &str,
+        now: i64,
+    ) -> Result<(), DatabaseError> {
         sqlx::query(
             "UPDATE sectors SET latest_state = $3, worker_instance = $4, updated_at = $5 \
              WHERE miner = $1 AND number = $2 AND phase = 'sealing'",
@@ -586,7 +672,14 @@ impl Database {
     /// Moves a sealing sector to `phase` (finalized or aborted), releasing its reservation
     /// and withdrawing messages it still waits for, in one transaction. Returns false
     /// when the sector was not sealing (already moved: the call is a repeat).
-    pub async fn end_sector(&self, miner: u64, number: u64, phase: Phase, reason: Option<&str>, now: i64) -> Result<bool, DatabaseError> {
+    pub async fn end_sector(
+        &self,
+        miner: u64,
+        number: u64,
+        phase: Phase,
+        reason: Option<&str>,
+        now: i64,
+    ) -> Result<bool, DatabaseError> {
         let mut transaction = self.pool.begin().await?;
         let changed = sqlx::query(
             "UPDATE sectors SET phase = $3, abort_reason = $4, pre_need_send = 0, proof_need_send = 0, updated_at = $5 \
@@ -606,14 +699,27 @@ impl Database {
                 .bind(to_i64(number)?)
                 .execute(&mut *transaction)
                 .await?;
-            record_event(&mut transaction, miner, number, now, phase.as_str(), reason.unwrap_or("")).await?;
+            record_event(
+                &mut transaction,
+                miner,
+                number,
+                now,
+                phase.as_str(),
+                reason.unwrap_or(""),
+            )
+            .await?;
         }
         transaction.commit().await?;
         Ok(changed == 1)
     }
 
     /// Brings a finalized or aborted sector back to sealing (an operator's restore).
-    pub async fn restore_sector(&self, miner: u64, number: u64, now: i64) -> Result<bool, DatabaseError> {
+    pub async fn restore_sector(
+        &self,
+        miner: u64,
+        number: u64,
+        now: i64,
+    ) -> Result<bool, DatabaseError> {
         let mut transaction = self.pool.begin().await?;
         let changed = sqlx::query(
             "UPDATE sectors SET phase = 'sealing', abort_reason = NULL, updated_at = $3 \
@@ -633,7 +739,11 @@ impl Database {
     }
 
     /// The events recorded for a sector, oldest first: (time, kind, detail).
-    pub async fn sector_events(&self, miner: u64, number: u64) -> Result<Vec<(i64, String, String)>, DatabaseError> {
+    pub async fn sector_events(
+        &self,
+        miner: u64,
+        number: u64,
+    ) -> Result<Vec<(i64, String, String)>, DatabaseError> {
         let rows = sqlx::query("SELECT at, kind, detail FROM sector_events WHERE miner = $1 AND number = $2 ORDER BY id")
             .bind(to_i64(miner)?)
             .bind(to_i64(number)?)
@@ -646,7 +756,11 @@ impl Database {
 
     /// Sealing sectors of `miner` whose `purpose` waits for a message: (number, waiting
     /// since).
-    pub async fn waiting_for_message(&self, miner: u64, purpose: Purpose) -> Result<Vec<SectorRow>, DatabaseError> {
+    pub async fn waiting_for_message(
+        &self,
+        miner: u64,
+        purpose: Purpose,
+    ) -> Result<Vec<SectorRow>, DatabaseError> {
         let condition = match purpose {
             Purpose::PreCommit => "pre_need_send = 1 AND pre_message IS NULL",
             Purpose::ProveCommit => "proof_need_send = 1 AND proof_message IS NULL",
@@ -717,13 +831,23 @@ impl Database {
                 transaction.rollback().await?;
                 return Ok(None);
             }
-            sqlx::query("INSERT INTO message_sectors (message_id, miner, number) VALUES ($1, $2, $3)")
-                .bind(id)
-                .bind(to_i64(miner)?)
-                .bind(to_i64(*number)?)
-                .execute(&mut *transaction)
-                .await?;
-            record_event(&mut transaction, miner, *number, now, "message_created", &format!("{} #{id}", purpose.as_str())).await?;
+            sqlx::query(
+                "INSERT INTO message_sectors (message_id, miner, number) VALUES ($1, $2, $3)",
+            )
+            .bind(id)
+            .bind(to_i64(miner)?)
+            .bind(to_i64(*number)?)
+            .execute(&mut *transaction)
+            .await?;
+            record_event(
+                &mut transaction,
+                miner,
+                *number,
+                now,
+                "message_created",
+                &format!("{} #{id}", purpose.as_str()),
+            )
+            .await?;
         }
         transaction.commit().await?;
         Ok(Some(id))
@@ -731,10 +855,12 @@ impl Database {
 
     /// One outbox message.
     pub async fn message(&self, id: i64) -> Result<Option<MessageRow>, DatabaseError> {
-        let row = sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         match row {
             None => Ok(None),
             Some(row) => {
@@ -746,21 +872,28 @@ impl Database {
     }
 
     async fn message_sectors(&self, id: i64) -> Result<Vec<u64>, DatabaseError> {
-        let numbers: Vec<i64> = sqlx::query_scalar("SELECT number FROM message_sectors WHERE message_id = $1 ORDER BY number")
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
+        let numbers: Vec<i64> = sqlx::query_scalar(
+            "SELECT number FROM message_sectors WHERE message_id = $1 ORDER BY number",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
         numbers.into_iter().map(to_u64).collect()
     }
 
     /// Outbox messages in `states`, oldest first.
-    pub async fn messages_in(&self, states: &[MessageState]) -> Result<Vec<MessageRow>, DatabaseError> {
+    pub async fn messages_in(
+        &self,
+        states: &[MessageState],
+    ) -> Result<Vec<MessageRow>, DatabaseError> {
         let mut found = Vec::new();
         for state in states {
-            let rows = sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE state = $1 ORDER BY id"))
-                .bind(state.as_str())
-                .fetch_all(&self.pool)
-                .await?;
+            let rows = sqlx::query(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE state = $1 ORDER BY id"
+            ))
+            .bind(state.as_str())
+            .fetch_all(&self.pool)
+            .await?;
             for row in &rows {
                 let mut message = message_row(row)?;
                 message.sectors = self.message_sectors(message.id).await?;
@@ -772,7 +905,11 @@ impl Database {
     }
 
     /// Every outbox message carrying sector `number` of `miner`, oldest first.
-    pub async fn messages_of_sector(&self, miner: u64, number: u64) -> Result<Vec<MessageRow>, DatabaseError> {
+    pub async fn messages_of_sector(
+        &self,
+        miner: u64,
+        number: u64,
+    ) -> Result<Vec<MessageRow>, DatabaseError> {
         let ids: Vec<i64> = sqlx::query_scalar("SELECT message_id FROM message_sectors WHERE miner = $1 AND number = $2 ORDER BY message_id")
             .bind(to_i64(miner)?)
             .bind(to_i64(number)?)
@@ -788,7 +925,13 @@ impl Database {
     }
 
     /// Records that the node accepted the message.
-    pub async fn message_pushed(&self, id: i64, signed_cid: &str, signed_message: &str, now: i64) -> Result<(), DatabaseError> {
+    pub async fn message_pushed(
+        &self,
+        id: i64,
+        signed_cid: &str,
+        signed_message: &str,
+        now: i64,
+    ) -> Result<(), DatabaseError> {
         sqlx::query(
             "UPDATE messages SET state = 'pushed', signed_cid = $2, signed_message = $3, push_attempts = push_attempts + 1, \
              last_error = NULL, updated_at = $4 WHERE id = $1 AND state = 'created'",
@@ -803,7 +946,13 @@ impl Database {
     }
 
     /// Records a failed push; `give_up` marks the message failed for good.
-    pub async fn message_push_failed(&self, id: i64, error: &str, give_up: bool, now: i64) -> Result<(), DatabaseError> {
+    pub async fn message_push_failed(
+        &self,
+        id: i64,
+        error: &str,
+        give_up: bool,
+        now: i64,
+    ) -> Result<(), DatabaseError> {
         sqlx::query(
             "UPDATE messages SET push_attempts = push_attempts + 1, last_error = $2, \
              state = CASE WHEN $3 = 1 THEN 'failed' ELSE state END, updated_at = $4 WHERE id = $1 AND state = 'created'",
@@ -819,7 +968,12 @@ impl Database {
 
     /// Records where the chain executed the message (or, with `None`, that a
     /// reorganisation took its execution away).
-    pub async fn message_execution(&self, id: i64, execution: Option<(i64, &str, i64, &str)>, now: i64) -> Result<(), DatabaseError> {
+    pub async fn message_execution(
+        &self,
+        id: i64,
+        execution: Option<(i64, &str, i64, &str)>,
+        now: i64,
+    ) -> Result<(), DatabaseError> {
         match execution {
             Some((height, tipset, exit_code, receipt)) => {
                 sqlx::query(
@@ -853,6 +1007,22 @@ impl Database {
     pub async fn message_final(&self, id: i64, now: i64) -> Result<(), DatabaseError> {
         sqlx::query("UPDATE messages SET state = 'final', updated_at = $2 WHERE id = $1 AND state = 'executed'")
             .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records the height at which the sender's nonce was first seen past the message.
+    pub async fn message_nonce_passed(
+        &self,
+        id: i64,
+        height: i64,
+        now: i64,
+    ) -> Result<(), DatabaseError> {
+        sqlx::query("UPDATE messages SET nonce_passed_height = $2, updated_at = $3 WHERE id = $1 AND nonce_passed_height IS NULL")
+            .bind(id)
+            .bind(height)
             .bind(now)
             .execute(&self.pool)
             .await?;
@@ -908,7 +1078,11 @@ impl Database {
     }
 
     /// Drops a sector's reservation; false when it had none.
-    pub async fn release_reservation(&self, miner: u64, number: u64) -> Result<bool, DatabaseError> {
+    pub async fn release_reservation(
+        &self,
+        miner: u64,
+        number: u64,
+    ) -> Result<bool, DatabaseError> {
         let changed = sqlx::query("DELETE FROM reservations WHERE miner = $1 AND number = $2")
             .bind(to_i64(miner)?)
             .bind(to_i64(number)?)
@@ -937,9 +1111,11 @@ impl Database {
 
     /// Every worker that ever pinged, by name.
     pub async fn workers(&self) -> Result<Vec<WorkerRow>, DatabaseError> {
-        let rows = sqlx::query("SELECT name, dest, version, summary, last_ping FROM workers ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT name, dest, version, summary, last_ping FROM workers ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|row| {
                 Ok(WorkerRow {
@@ -962,14 +1138,16 @@ async fn record_event(
     kind: &str,
     detail: &str,
 ) -> Result<(), DatabaseError> {
-    sqlx::query("INSERT INTO sector_events (miner, number, at, kind, detail) VALUES ($1, $2, $3, $4, $5)")
-        .bind(to_i64(miner)?)
-        .bind(to_i64(number)?)
-        .bind(now)
-        .bind(kind)
-        .bind(detail)
-        .execute(&mut **transaction)
-        .await?;
+    sqlx::query(
+        "INSERT INTO sector_events (miner, number, at, kind, detail) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(to_i64(miner)?)
+    .bind(to_i64(number)?)
+    .bind(now)
+    .bind(kind)
+    .bind(detail)
+    .execute(&mut **transaction)
+    .await?;
     Ok(())
 }
 
@@ -985,13 +1163,15 @@ fn sector_row(row: &AnyRow) -> Result<SectorRow, DatabaseError> {
         row.try_get::<Option<i64>, _>("pre_ticket_epoch")?,
         row.try_get::<Option<i64>, _>("pre_submitted_at")?,
     ) {
-        (Some(comm_r), Some(comm_d), Some(ticket), Some(ticket_epoch), Some(submitted_at)) => Some(PreCommitRecord {
-            comm_r,
-            comm_d,
-            ticket,
-            ticket_epoch,
-            submitted_at,
-        }),
+        (Some(comm_r), Some(comm_d), Some(ticket), Some(ticket_epoch), Some(submitted_at)) => {
+            Some(PreCommitRecord {
+                comm_r,
+                comm_d,
+                ticket,
+                ticket_epoch,
+                submitted_at,
+            })
+        }
         _ => None,
     };
     Ok(SectorRow {
@@ -1032,6 +1212,7 @@ fn message_row(row: &AnyRow) -> Result<MessageRow, DatabaseError> {
         signed_cid: row.try_get("signed_cid")?,
         signed_message: row.try_get("signed_message")?,
         push_attempts: row.try_get("push_attempts")?,
+        nonce_passed_height: row.try_get("nonce_passed_height")?,
         last_error: row.try_get("last_error")?,
         executed_height: row.try_get("executed_height")?,
         exit_code: row.try_get("exit_code")?,

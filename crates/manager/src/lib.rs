@@ -2,7 +2,7 @@
 //! seeds, chain messages, persistent-store placement and the record of every sector,
 //! and serves the `Venus.*` JSON-RPC that workers pull work from.
 //!
-//! - [`config`]: `sector-manager.toml`.
+//! - [`config`]: the `sector-manager.toml` file.
 //! - [`db`]: the record in SQL (SQLite or PostgreSQL), with migrations.
 //! - [`commit`]: the commit manager's decisions, pure (batches, poll answers).
 //! - [`sealer`]: the worker-facing methods.
@@ -99,12 +99,20 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningManager> {
     } = options;
     std::fs::create_dir_all(&home)
         .with_context(|| format!("create the home directory {}", home.display()))?;
-    let db = db::Database::open(&config.common.db.url, &home, config.common.db.max_connections)
+    let db = db::Database::open(
+        &config.common.db.url,
+        &home,
+        config.common.db.max_connections,
+    )
+    .await
+    .with_context(|| format!("open the database {}", config.common.db.url))?;
+    let (_, secret) = db
+        .identity()
         .await
-        .with_context(|| format!("open the database {}", config.common.db.url))?;
-    let (_, secret) = db.identity().await.context("read the database's identity")?;
-    let endpoint = Endpoint::parse(&config.common.api.chain)
-        .map_err(|error| anyhow::anyhow!("Common.API.Chain {:?}: {error}", config.common.api.chain))?;
+        .context("read the database's identity")?;
+    let endpoint = Endpoint::parse(&config.common.api.chain).map_err(|error| {
+        anyhow::anyhow!("Common.API.Chain {:?}: {error}", config.common.api.chain)
+    })?;
     let transport = HttpTransport::new(endpoint, Duration::from_secs(30))
         .context("make the chain transport")?;
     let chain = LotusClient::new(transport);
@@ -117,7 +125,9 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningManager> {
     let listener = tokio::net::TcpListener::bind(config.common.listen)
         .await
         .with_context(|| format!("listen on {}", config.common.listen))?;
-    let address = listener.local_addr().context("read the listening address")?;
+    let address = listener
+        .local_addr()
+        .context("read the listening address")?;
     let authority = TokenAuthority::new(secret);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let state = Arc::new(server::ServerState {
@@ -140,11 +150,18 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningManager> {
 }
 
 /// Issues a token from the database's secret without starting a manager.
-pub async fn create_token(config: &config::ManagerConfig, home: &std::path::Path, permissions: &[Permission]) -> anyhow::Result<String> {
+pub async fn create_token(
+    config: &config::ManagerConfig,
+    home: &std::path::Path,
+    permissions: &[Permission],
+) -> anyhow::Result<String> {
     let db = db::Database::open(&config.common.db.url, home, 1)
         .await
         .with_context(|| format!("open the database {}", config.common.db.url))?;
-    let (_, secret) = db.identity().await.context("read the database's identity")?;
+    let (_, secret) = db
+        .identity()
+        .await
+        .context("read the database's identity")?;
     db.close().await;
     Ok(TokenAuthority::new(secret).issue(permissions))
 }

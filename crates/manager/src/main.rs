@@ -15,7 +15,7 @@ use chain_client::auth::Permission;
 use chain_client::transport::HttpTransport;
 use chain_client::{Endpoint, LotusClient};
 use clap::{Parser, Subcommand};
-use manager::config::{ManagerConfig, DEFAULT_CONFIG};
+use manager::config::{DEFAULT_CONFIG, ManagerConfig};
 use manager::rpc::admin;
 use manager::{ProofCheck, StartOptions};
 use serde_json::{Value, json};
@@ -25,7 +25,12 @@ use serde_json::{Value, json};
 #[command(name = "sector-manager", version, about)]
 struct Cli {
     /// The home directory: configuration, SQLite database, API address and token.
-    #[arg(long, global = true, env = "SECTOR_MANAGER_HOME", default_value = "~/.sector-manager")]
+    #[arg(
+        long,
+        global = true,
+        env = "SECTOR_MANAGER_HOME",
+        default_value = "~/.sector-manager"
+    )]
     home: String,
     #[command(subcommand)]
     command: Command,
@@ -222,7 +227,10 @@ enum MinerCommand {
 
 fn home_directory(text: &str) -> PathBuf {
     match text.strip_prefix("~/") {
-        Some(rest) => std::env::var_os("HOME").map_or_else(|| PathBuf::from(text), |home| PathBuf::from(home).join(rest)),
+        Some(rest) => std::env::var_os("HOME").map_or_else(
+            || PathBuf::from(text),
+            |home| PathBuf::from(home).join(rest),
+        ),
         None => PathBuf::from(text),
     }
 }
@@ -261,13 +269,14 @@ async fn wait_for_shutdown() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = interrupt.await;
-                return;
-            }
-        };
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}
@@ -277,7 +286,11 @@ async fn wait_for_shutdown() {
     let _ = interrupt.await;
 }
 
-async fn run_daemon(home: &Path, config: ManagerConfig, proof_check: ProofCheck) -> anyhow::Result<()> {
+async fn run_daemon(
+    home: &Path,
+    config: ManagerConfig,
+    proof_check: ProofCheck,
+) -> anyhow::Result<()> {
     let running = manager::start(StartOptions {
         home: home.to_owned(),
         config,
@@ -287,7 +300,11 @@ async fn run_daemon(home: &Path, config: ManagerConfig, proof_check: ProofCheck)
     .await?;
     write_connection_files(home, &running.url(), &running.issue_token(&Permission::ALL))?;
     println!("sector-manager is serving on {}", running.url());
-    println!("workers connect with [sector_manager] rpc_client.addr = \"/ip4/{}/tcp/{}/http\"", running.address.ip(), running.address.port());
+    println!(
+        "workers connect with [sector_manager] rpc_client.addr = \"/ip4/{}/tcp/{}/http\"",
+        running.address.ip(),
+        running.address.port()
+    );
     wait_for_shutdown().await;
     println!("stopping");
     running.stop().await;
@@ -310,11 +327,20 @@ fn permissions(names: &[String]) -> anyhow::Result<Vec<Permission>> {
     Ok(granted)
 }
 
-async fn call(home: &Path, connection: &Connection, method: &str, params: Value) -> anyhow::Result<Value> {
+async fn call(
+    home: &Path,
+    connection: &Connection,
+    method: &str,
+    params: Value,
+) -> anyhow::Result<Value> {
     let url = match &connection.api {
         Some(url) => url.clone(),
-        None => std::fs::read_to_string(home.join("api"))
-            .with_context(|| format!("read {}/api (is the daemon running? pass --api otherwise)", home.display()))?,
+        None => std::fs::read_to_string(home.join("api")).with_context(|| {
+            format!(
+                "read {}/api (is the daemon running? pass --api otherwise)",
+                home.display()
+            )
+        })?,
     };
     let token = match &connection.token {
         Some(token) => Some(token.clone()),
@@ -357,7 +383,10 @@ fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
             .trim_end()
             .to_owned()
     };
-    println!("{}", line(headers.iter().map(|h| (*h).to_owned()).collect()));
+    println!(
+        "{}",
+        line(headers.iter().map(|h| (*h).to_owned()).collect())
+    );
     for row in rows {
         println!("{}", line(row));
     }
@@ -371,74 +400,210 @@ fn text(value: &Value) -> String {
     }
 }
 
+/// Prints an answer as a table for people.
+type TablePrinter = fn(&Value);
+
 async fn util(home: &Path, command: UtilCommand) -> anyhow::Result<()> {
-    let (connection, method, params, table): (Connection, &str, Value, Option<fn(&Value)>) = match command {
-        UtilCommand::Sectors { connection, command } => match command {
-            SectorsCommand::List { phase, miner } => (
+    let (connection, method, params, table): (Connection, &str, Value, Option<TablePrinter>) =
+        match command {
+            UtilCommand::Sectors {
                 connection,
-                admin::LIST_SECTORS,
-                json!([phase.unwrap_or_default(), miner]),
-                Some(|value: &Value| {
-                    let rows = value.as_array().cloned().unwrap_or_default().iter().map(|s| {
-                        vec![
-                            format!("s-t0{}-{}", text(&s["ID"]["Miner"]), text(&s["ID"]["Number"])),
-                            text(&s["Phase"]),
-                            text(&s["Progress"]),
-                            text(&s["LatestState"]),
-                            text(&s["Worker"]),
-                            text(&s["AbortReason"]),
-                        ]
-                    }).collect();
-                    print_table(&["SECTOR", "PHASE", "PROGRESS", "STATE", "WORKER", "ABORTED"], rows);
-                }),
-            ),
-            SectorsCommand::State { miner, number } => (connection, admin::SECTOR_STATE, json!([sector(miner, number)]), None),
-            SectorsCommand::Abort { miner, number, reason } => (connection, admin::ABORT_SECTOR, json!([sector(miner, number), reason]), None),
-            SectorsCommand::Restore { miner, number } => (connection, admin::RESTORE_SECTOR, json!([sector(miner, number), true]), None),
-            SectorsCommand::ResendPre { miner, number } => (connection, admin::RESEND_PRE_COMMIT, json!([sector(miner, number)]), None),
-            SectorsCommand::ResendProve { miner, number } => (connection, admin::RESEND_PROOF, json!([sector(miner, number)]), None),
-            SectorsCommand::Finalize { miner, number } => (connection, admin::FINALIZE_SECTOR, json!([sector(miner, number)]), None),
-        },
-        UtilCommand::Workers { connection, command } => match command {
-            WorkersCommand::List => (
+                command,
+            } => match command {
+                SectorsCommand::List { phase, miner } => (
+                    connection,
+                    admin::LIST_SECTORS,
+                    json!([phase.unwrap_or_default(), miner]),
+                    Some(|value: &Value| {
+                        let rows = value
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|s| {
+                                vec![
+                                    format!(
+                                        "s-t0{}-{}",
+                                        text(&s["ID"]["Miner"]),
+                                        text(&s["ID"]["Number"])
+                                    ),
+                                    text(&s["Phase"]),
+                                    text(&s["Progress"]),
+                                    text(&s["LatestState"]),
+                                    text(&s["Worker"]),
+                                    text(&s["AbortReason"]),
+                                ]
+                            })
+                            .collect();
+                        print_table(
+                            &["SECTOR", "PHASE", "PROGRESS", "STATE", "WORKER", "ABORTED"],
+                            rows,
+                        );
+                    }),
+                ),
+                SectorsCommand::State { miner, number } => (
+                    connection,
+                    admin::SECTOR_STATE,
+                    json!([sector(miner, number)]),
+                    None,
+                ),
+                SectorsCommand::Abort {
+                    miner,
+                    number,
+                    reason,
+                } => (
+                    connection,
+                    admin::ABORT_SECTOR,
+                    json!([sector(miner, number), reason]),
+                    None,
+                ),
+                SectorsCommand::Restore { miner, number } => (
+                    connection,
+                    admin::RESTORE_SECTOR,
+                    json!([sector(miner, number), true]),
+                    None,
+                ),
+                SectorsCommand::ResendPre { miner, number } => (
+                    connection,
+                    admin::RESEND_PRE_COMMIT,
+                    json!([sector(miner, number)]),
+                    None,
+                ),
+                SectorsCommand::ResendProve { miner, number } => (
+                    connection,
+                    admin::RESEND_PROOF,
+                    json!([sector(miner, number)]),
+                    None,
+                ),
+                SectorsCommand::Finalize { miner, number } => (
+                    connection,
+                    admin::FINALIZE_SECTOR,
+                    json!([sector(miner, number)]),
+                    None,
+                ),
+            },
+            UtilCommand::Workers {
                 connection,
-                admin::WORKER_PING_INFO_LIST,
-                json!([]),
-                Some(|value: &Value| {
-                    let now = manager::sealer::unix_now();
-                    let rows = value.as_array().cloned().unwrap_or_default().iter().map(|w| {
-                        let summary = &w["Info"]["Summary"];
-                        vec![
-                            text(&w["Info"]["Name"]),
-                            text(&w["Info"]["Dest"]),
-                            text(&w["Info"]["Version"]),
-                            format!("{}/{}/{}/{}/{}", text(&summary["Threads"]), text(&summary["Running"]), text(&summary["Waiting"]), text(&summary["Paused"]), text(&summary["Errors"])),
-                            format!("{}s ago", now - w["LastPing"].as_i64().unwrap_or(now)),
-                        ]
-                    }).collect();
-                    print_table(&["NAME", "DEST", "VERSION", "THREADS/RUN/WAIT/PAUSED/ERR", "LAST PING"], rows);
-                }),
-            ),
-            WorkersCommand::Pause { name, index } => return worker_call(home, &connection, &name, "VenusWorker.WorkerPause", json!([index])).await,
-            WorkersCommand::Resume { name, index, state } => return worker_call(home, &connection, &name, "VenusWorker.WorkerResume", json!([index, state])).await,
-        },
-        UtilCommand::Storage { connection, command } => match command {
-            StorageCommand::List => (
+                command,
+            } => match command {
+                WorkersCommand::List => (
+                    connection,
+                    admin::WORKER_PING_INFO_LIST,
+                    json!([]),
+                    Some(|value: &Value| {
+                        let now = manager::sealer::unix_now();
+                        let rows = value
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|w| {
+                                let summary = &w["Info"]["Summary"];
+                                vec![
+                                    text(&w["Info"]["Name"]),
+                                    text(&w["Info"]["Dest"]),
+                                    text(&w["Info"]["Version"]),
+                                    format!(
+                                        "{}/{}/{}/{}/{}",
+                                        text(&summary["Threads"]),
+                                        text(&summary["Running"]),
+                                        text(&summary["Waiting"]),
+                                        text(&summary["Paused"]),
+                                        text(&summary["Errors"])
+                                    ),
+                                    format!("{}s ago", now - w["LastPing"].as_i64().unwrap_or(now)),
+                                ]
+                            })
+                            .collect();
+                        print_table(
+                            &[
+                                "NAME",
+                                "DEST",
+                                "VERSION",
+                                "THREADS/RUN/WAIT/PAUSED/ERR",
+                                "LAST PING",
+                            ],
+                            rows,
+                        );
+                    }),
+                ),
+                WorkersCommand::Pause { name, index } => {
+                    return worker_call(
+                        home,
+                        &connection,
+                        &name,
+                        "VenusWorker.WorkerPause",
+                        json!([index]),
+                    )
+                    .await;
+                }
+                WorkersCommand::Resume { name, index, state } => {
+                    return worker_call(
+                        home,
+                        &connection,
+                        &name,
+                        "VenusWorker.WorkerResume",
+                        json!([index, state]),
+                    )
+                    .await;
+                }
+            },
+            UtilCommand::Storage {
                 connection,
-                admin::STORE_LIST,
-                json!([]),
-                Some(|value: &Value| {
-                    let rows = value.as_array().cloned().unwrap_or_default().iter().map(|s| {
-                        vec![text(&s["Name"]), text(&s["Path"]), text(&s["Free"]), text(&s["Reserved"]), text(&s["ReservedBy"]), text(&s["ReadOnly"]), text(&s["Error"])]
-                    }).collect();
-                    print_table(&["NAME", "PATH", "FREE", "RESERVED", "RESERVED BY", "READ ONLY", "ERROR"], rows);
-                }),
-            ),
-            StorageCommand::ReleaseReserved { miner, number } => (connection, admin::STORE_RELEASE_RESERVED, json!([sector(miner, number)]), None),
-        },
-        UtilCommand::Chain { connection, command: ChainCommand::Head } => (connection, admin::CHAIN_HEAD, json!([]), None),
-        UtilCommand::Miner { connection, command: MinerCommand::Info { actor } } => (connection, admin::MINER_INFO, json!([actor]), None),
-    };
+                command,
+            } => match command {
+                StorageCommand::List => (
+                    connection,
+                    admin::STORE_LIST,
+                    json!([]),
+                    Some(|value: &Value| {
+                        let rows = value
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|s| {
+                                vec![
+                                    text(&s["Name"]),
+                                    text(&s["Path"]),
+                                    text(&s["Free"]),
+                                    text(&s["Reserved"]),
+                                    text(&s["ReservedBy"]),
+                                    text(&s["ReadOnly"]),
+                                    text(&s["Error"]),
+                                ]
+                            })
+                            .collect();
+                        print_table(
+                            &[
+                                "NAME",
+                                "PATH",
+                                "FREE",
+                                "RESERVED",
+                                "RESERVED BY",
+                                "READ ONLY",
+                                "ERROR",
+                            ],
+                            rows,
+                        );
+                    }),
+                ),
+                StorageCommand::ReleaseReserved { miner, number } => (
+                    connection,
+                    admin::STORE_RELEASE_RESERVED,
+                    json!([sector(miner, number)]),
+                    None,
+                ),
+            },
+            UtilCommand::Chain {
+                connection,
+                command: ChainCommand::Head,
+            } => (connection, admin::CHAIN_HEAD, json!([]), None),
+            UtilCommand::Miner {
+                connection,
+                command: MinerCommand::Info { actor },
+            } => (connection, admin::MINER_INFO, json!([actor]), None),
+        };
     let value = call(home, &connection, method, params).await?;
     match table {
         Some(print) if !connection.json => print(&value),
@@ -448,27 +613,47 @@ async fn util(home: &Path, command: UtilCommand) -> anyhow::Result<()> {
 }
 
 /// Calls a worker's own RPC (`VenusWorker.*`) at the address it pinged with.
-async fn worker_call(home: &Path, connection: &Connection, name: &str, method: &str, params: Value) -> anyhow::Result<()> {
+async fn worker_call(
+    home: &Path,
+    connection: &Connection,
+    name: &str,
+    method: &str,
+    params: Value,
+) -> anyhow::Result<()> {
     let workers = call(home, connection, admin::WORKER_PING_INFO_LIST, json!([])).await?;
     let dest = workers
         .as_array()
         .and_then(|list| list.iter().find(|w| w["Info"]["Name"] == name))
         .and_then(|w| w["Info"]["Dest"].as_str().map(str::to_owned))
         .with_context(|| format!("no worker named {name:?} has pinged this manager"))?;
-    let endpoint = Endpoint::parse(&format!("http://{dest}/")).map_err(|error| anyhow::anyhow!("{dest:?}: {error}"))?;
+    let endpoint = Endpoint::parse(&format!("http://{dest}/"))
+        .map_err(|error| anyhow::anyhow!("{dest:?}: {error}"))?;
     let client = LotusClient::new(HttpTransport::new(endpoint, Duration::from_secs(30))?);
     let params = params.as_array().cloned().unwrap_or_default();
-    let answer = client.call(method, params).await.with_context(|| format!("call {method} on {name} at {dest}"))?;
+    let answer = client
+        .call(method, params)
+        .await
+        .with_context(|| format!("call {method} on {name} at {dest}"))?;
     println!("{}", serde_json::to_string_pretty(&answer)?);
     Ok(())
 }
 
-async fn devnet(home: &Path, listen: SocketAddr, chain_listen: SocketAddr, block_time: Duration, fake_proofs: bool) -> anyhow::Result<()> {
+async fn devnet(
+    home: &Path,
+    listen: SocketAddr,
+    chain_listen: SocketAddr,
+    block_time: Duration,
+    fake_proofs: bool,
+) -> anyhow::Result<()> {
     let chain_directory = home.join("devnet-chain");
     let running_chain = devnet::start(
         devnet::DevnetConfig {
             block_time,
-            proofs: if fake_proofs { devnet::ProofMode::Fake } else { devnet::ProofMode::Real },
+            proofs: if fake_proofs {
+                devnet::ProofMode::Fake
+            } else {
+                devnet::ProofMode::Real
+            },
             directory: Some(chain_directory),
             ..devnet::DevnetConfig::default()
         },
@@ -490,8 +675,20 @@ async fn devnet(home: &Path, listen: SocketAddr, chain_listen: SocketAddr, block
     };
     config.common.listen = listen;
     config.common.api.chain = running_chain.connection_string(Some(&running_chain.admin_token));
-    println!("devnet chain: FULLNODE_API_INFO={}", config.common.api.chain);
-    run_daemon(home, config, if fake_proofs { ProofCheck::Fake } else { ProofCheck::Real }).await
+    println!(
+        "devnet chain: FULLNODE_API_INFO={}",
+        config.common.api.chain
+    );
+    run_daemon(
+        home,
+        config,
+        if fake_proofs {
+            ProofCheck::Fake
+        } else {
+            ProofCheck::Real
+        },
+    )
+    .await
 }
 
 fn main() -> anyhow::Result<()> {
@@ -512,16 +709,32 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Daemon(DaemonCommand::Run { fake_proofs }) => {
                 let config = load_config(&home)?;
-                run_daemon(&home, config, if fake_proofs { ProofCheck::Fake } else { ProofCheck::Real }).await
+                run_daemon(
+                    &home,
+                    config,
+                    if fake_proofs {
+                        ProofCheck::Fake
+                    } else {
+                        ProofCheck::Real
+                    },
+                )
+                .await
             }
-            Command::Devnet { listen, chain_listen, block_time, fake_proofs } => devnet(&home, listen, chain_listen, block_time, fake_proofs).await,
+            Command::Devnet {
+                listen,
+                chain_listen,
+                block_time,
+                fake_proofs,
+            } => devnet(&home, listen, chain_listen, block_time, fake_proofs).await,
             Command::Config(ConfigCommand::Init { force }) => {
                 let path = config_path(&home);
                 if path.exists() && !force {
                     anyhow::bail!("{} exists; pass --force to replace it", path.display());
                 }
-                std::fs::create_dir_all(&home).with_context(|| format!("create {}", home.display()))?;
-                std::fs::write(&path, DEFAULT_CONFIG).with_context(|| format!("write {}", path.display()))?;
+                std::fs::create_dir_all(&home)
+                    .with_context(|| format!("create {}", home.display()))?;
+                std::fs::write(&path, DEFAULT_CONFIG)
+                    .with_context(|| format!("write {}", path.display()))?;
                 println!("wrote {}", path.display());
                 Ok(())
             }

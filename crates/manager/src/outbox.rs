@@ -34,6 +34,8 @@ const FINALITY: i64 = 900;
 /// Most sectors in one message (the actors' batch limits are higher; this keeps a
 /// message's gas reasonable).
 const MAX_SECTORS_PER_MESSAGE: usize = 256;
+/// Epochs a message may stay unexecuted after its sender's nonce passed it.
+const NONCE_GRACE_EPOCHS: i64 = 5;
 /// Pushes tried before a message is given up (the worker then resubmits).
 const MAX_PUSH_ATTEMPTS: i64 = 5;
 
@@ -87,7 +89,12 @@ impl CommitManager {
                 }
             }
         }
-        for message in self.manager.db.messages_in(&[MessageState::Created]).await? {
+        for message in self
+            .manager
+            .db
+            .messages_in(&[MessageState::Created])
+            .await?
+        {
             self.push(&message).await?;
         }
         for message in self
@@ -101,7 +108,12 @@ impl CommitManager {
         Ok(())
     }
 
-    async fn form_batches(&self, miner: &MinerFacts, purpose: Purpose, head: &TipSet) -> anyhow::Result<()> {
+    async fn form_batches(
+        &self,
+        miner: &MinerFacts,
+        purpose: Purpose,
+        head: &TipSet,
+    ) -> anyhow::Result<()> {
         let db = &self.manager.db;
         let rows = db.waiting_for_message(miner.config.actor, purpose).await?;
         if rows.is_empty() {
@@ -114,11 +126,13 @@ impl CommitManager {
                     .filter_map(|row| {
                         let pre = row.pre.as_ref()?;
                         // A ticket must be used before it is too old; leave a day of room.
-                        let epochs_left = pre.ticket_epoch + crate::sealer::MAX_PRE_COMMIT_RANDOMNESS_LOOKBACK
+                        let epochs_left = pre.ticket_epoch
+                            + crate::sealer::MAX_PRE_COMMIT_RANDOMNESS_LOOKBACK
                             - EPOCHS_PER_DAY / 2
                             - head.height;
                         let send_by = unix_now()
-                            + epochs_left.max(0) * i64::try_from(self.manager.block_delay_secs).unwrap_or(30);
+                            + epochs_left.max(0)
+                                * i64::try_from(self.manager.block_delay_secs).unwrap_or(30);
                         Some(WaitingSector {
                             number: row.number,
                             waiting_since: pre.submitted_at,
@@ -139,7 +153,10 @@ impl CommitManager {
             ),
         };
         for numbers in due_batches(&waiting, batch, MAX_SECTORS_PER_MESSAGE, unix_now()) {
-            let sectors: Vec<&SectorRow> = rows.iter().filter(|row| numbers.contains(&row.number)).collect();
+            let sectors: Vec<&SectorRow> = rows
+                .iter()
+                .filter(|row| numbers.contains(&row.number))
+                .collect();
             let (method, params, value) = match purpose {
                 Purpose::PreCommit => self.pre_commit_message(miner, &sectors, head).await?,
                 Purpose::ProveCommit => self.prove_commit_message(miner, &sectors, head).await?,
@@ -164,22 +181,39 @@ impl CommitManager {
                 )
                 .await?;
             match created {
-                Some(id) => tracing::info!(miner = miner.config.actor, purpose = purpose.as_str(), id, ?numbers, "batched sectors into a message"),
-                None => tracing::info!(miner = miner.config.actor, ?numbers, "sectors changed while batching; forming the batch again next tick"),
+                Some(id) => tracing::info!(
+                    miner = miner.config.actor,
+                    purpose = purpose.as_str(),
+                    id,
+                    ?numbers,
+                    "batched sectors into a message"
+                ),
+                None => tracing::info!(
+                    miner = miner.config.actor,
+                    ?numbers,
+                    "sectors changed while batching; forming the batch again next tick"
+                ),
             }
         }
         Ok(())
     }
 
-    async fn pre_commit_message(&self, miner: &MinerFacts, sectors: &[&SectorRow], head: &TipSet) -> anyhow::Result<(u64, Vec<u8>, TokenAmount)> {
+    async fn pre_commit_message(
+        &self,
+        miner: &MinerFacts,
+        sectors: &[&SectorRow],
+        head: &TipSet,
+    ) -> anyhow::Result<(u64, Vec<u8>, TokenAmount)> {
         let chain = &self.manager.chain;
         let mut infos = Vec::new();
         let mut deposit = TokenAmount::default();
         for row in sectors {
-            let pre = row
-                .pre
-                .as_ref()
-                .ok_or_else(|| anyhow::anyhow!("sector {} waits for a precommit message without a precommit", row.number))?;
+            let pre = row.pre.as_ref().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "sector {} waits for a precommit message without a precommit",
+                    row.number
+                )
+            })?;
             let comm_r: [u8; 32] = pre.comm_r.as_slice().try_into()?;
             let info = SectorPreCommitInfo {
                 seal_proof: RegisteredSealProof::from(i64::try_from(row.proof_type)?),
@@ -187,7 +221,11 @@ impl CommitManager {
                 sealed_cid: replica_commitment_v1_to_cid(&comm_r).map_err(anyhow::Error::msg)?,
                 seal_rand_epoch: pre.ticket_epoch,
                 deal_ids: Vec::new(),
-                expiration: cc_expiration(head.height, miner.config.sector.lifetime_days, self.manager.pre_commit_challenge_delay),
+                expiration: cc_expiration(
+                    head.height,
+                    miner.config.sector.lifetime_days,
+                    self.manager.pre_commit_challenge_delay,
+                ),
                 unsealed_cid: None,
             };
             if miner.config.commitment.pre.send_fund {
@@ -197,27 +235,43 @@ impl CommitManager {
             }
             infos.push(info);
         }
-        let built = message::pre_commit_sector_batch2(miner.address, miner.sender, &infos, deposit.clone())?;
+        let built = message::pre_commit_sector_batch2(
+            miner.address,
+            miner.sender,
+            &infos,
+            deposit.clone(),
+        )?;
         Ok((built.method_num, built.params.to_vec(), deposit))
     }
 
-    async fn prove_commit_message(&self, miner: &MinerFacts, sectors: &[&SectorRow], head: &TipSet) -> anyhow::Result<(u64, Vec<u8>, TokenAmount)> {
+    async fn prove_commit_message(
+        &self,
+        miner: &MinerFacts,
+        sectors: &[&SectorRow],
+        head: &TipSet,
+    ) -> anyhow::Result<(u64, Vec<u8>, TokenAmount)> {
         let chain = &self.manager.chain;
         let mut activations = Vec::new();
         let mut proofs = Vec::new();
         let mut pledge = TokenAmount::default();
         for row in sectors {
-            let proof = row
-                .proof
-                .clone()
-                .ok_or_else(|| anyhow::anyhow!("sector {} waits for a proof message without a proof", row.number))?;
+            let proof = row.proof.clone().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "sector {} waits for a proof message without a proof",
+                    row.number
+                )
+            })?;
             if miner.config.commitment.prove.send_fund
                 && let Some(on_chain) = chain
                     .state_sector_pre_commit_info(&miner.address, row.number, &head.key())
                     .await?
             {
                 let collateral = chain
-                    .state_miner_initial_pledge_collateral(&miner.address, &on_chain.info, &head.key())
+                    .state_miner_initial_pledge_collateral(
+                        &miner.address,
+                        &on_chain.info,
+                        &head.key(),
+                    )
                     .await?;
                 let owed = collateral - &on_chain.pre_commit_deposit;
                 if owed.is_positive() {
@@ -232,14 +286,21 @@ impl CommitManager {
         }
         // Aggregation (SnarkPack) needs the proofs adapter's aggregation, which does not
         // exist yet; every sector carries its own proof.
-        let built = message::prove_commit_sectors3(miner.address, miner.sender, &activations, &CommitProofs::PerSector(proofs), pledge.clone())?;
+        let built = message::prove_commit_sectors3(
+            miner.address,
+            miner.sender,
+            &activations,
+            &CommitProofs::PerSector(proofs),
+            pledge.clone(),
+        )?;
         Ok((built.method_num, built.params.to_vec(), pledge))
     }
 
     fn unsigned(message: &MessageRow) -> anyhow::Result<Message> {
         Ok(Message {
             version: 0,
-            from: chain_client::lotus_json::address::parse(&message.from_address).map_err(anyhow::Error::msg)?,
+            from: chain_client::lotus_json::address::parse(&message.from_address)
+                .map_err(anyhow::Error::msg)?,
             to: Address::new_id(message.miner),
             sequence: 0,
             value: TokenAmount::from_atto(message.value.parse::<u128>()?),
@@ -259,11 +320,17 @@ impl CommitManager {
             msg_uuid: message.msg_uuid.clone(),
             maximize_fee_cap: false,
         };
-        match self.manager.chain.mpool_push_message(&unsigned, Some(&spec)).await {
+        match self
+            .manager
+            .chain
+            .mpool_push_message(&unsigned, Some(&spec))
+            .await
+        {
             Ok(signed) => {
                 let cid = signed.cid().to_string();
                 let text = serde_json::to_string(&signed)?;
-                db.message_pushed(message.id, &cid, &text, unix_now()).await?;
+                db.message_pushed(message.id, &cid, &text, unix_now())
+                    .await?;
                 tracing::info!(id = message.id, %cid, sectors = ?message.sectors, "pushed a message");
             }
             Err(error) => {
@@ -273,7 +340,8 @@ impl CommitManager {
                 let give_up = error.kind != chain_client::ErrorKind::Transport
                     && message.push_attempts + 1 >= MAX_PUSH_ATTEMPTS;
                 tracing::warn!(id = message.id, %error, give_up, "pushing a message failed");
-                db.message_push_failed(message.id, &error.to_string(), give_up, unix_now()).await?;
+                db.message_push_failed(message.id, &error.to_string(), give_up, unix_now())
+                    .await?;
             }
         }
         Ok(())
@@ -281,60 +349,112 @@ impl CommitManager {
 
     async fn follow(&self, message: &MessageRow, head: &TipSet) -> anyhow::Result<()> {
         let db = &self.manager.db;
-        let Some(cid) = message.signed_cid.as_deref().and_then(|text| text.parse::<cid::Cid>().ok()) else {
+        let Some(cid) = message
+            .signed_cid
+            .as_deref()
+            .and_then(|text| text.parse::<cid::Cid>().ok())
+        else {
             return Ok(());
         };
-        let lookup = self.manager.chain.state_search_msg(&TipSetKey::head(), &cid, -1, true).await?;
+        let lookup = self
+            .manager
+            .chain
+            .state_search_msg(&TipSetKey::head(), &cid, -1, true)
+            .await?;
         match lookup {
             Some(lookup) => {
-                if message.state != MessageState::Executed || message.executed_height != Some(lookup.height) {
+                if message.state != MessageState::Executed
+                    || message.executed_height != Some(lookup.height)
+                {
                     let receipt = format!(
                         "exit code {}, gas used {}, in the tipset at {}",
                         lookup.receipt.exit_code, lookup.receipt.gas_used, lookup.height
                     );
                     let tipset = serde_json::to_string(&lookup.tip_set).unwrap_or_default();
-                    db.message_execution(message.id, Some((lookup.height, &tipset, lookup.receipt.exit_code, &receipt)), unix_now())
-                        .await?;
-                    tracing::info!(id = message.id, height = lookup.height, exit_code = lookup.receipt.exit_code, "message executed");
+                    db.message_execution(
+                        message.id,
+                        Some((lookup.height, &tipset, lookup.receipt.exit_code, &receipt)),
+                        unix_now(),
+                    )
+                    .await?;
+                    tracing::info!(
+                        id = message.id,
+                        height = lookup.height,
+                        exit_code = lookup.receipt.exit_code,
+                        "message executed"
+                    );
                 } else if head.height - lookup.height >= FINALITY {
                     db.message_final(message.id, unix_now()).await?;
                 }
             }
             None => {
                 if message.state == MessageState::Executed {
-                    tracing::warn!(id = message.id, "a reorganisation reverted the message's execution; following it again");
+                    tracing::warn!(
+                        id = message.id,
+                        "a reorganisation reverted the message's execution; following it again"
+                    );
                     db.message_execution(message.id, None, unix_now()).await?;
                 }
-                self.rebroadcast_or_bury(message).await?;
+                self.rebroadcast_or_bury(message, head).await?;
             }
         }
         Ok(())
     }
 
-    /// A pushed message the chain has not executed: if its sender's nonce has moved
-    /// past it, another message took its nonce and it will never execute (the worker
-    /// resubmits); otherwise the identical signed message is pushed again, which a pool
-    /// that lost it takes back and a pool that has it ignores.
-    async fn rebroadcast_or_bury(&self, message: &MessageRow) -> anyhow::Result<()> {
+    /// A pushed message the chain has not executed. If its sender's nonce has moved
+    /// past it and it stays unexecuted for a few epochs more (an included message is
+    /// executed with the next tipset; a replacement would have been found by the search),
+    /// another message took its nonce and it will never execute: it is marked failed, so
+    /// the worker resubmits. Otherwise the identical signed message is pushed again,
+    /// which a pool that lost it takes back and a pool that has it ignores.
+    async fn rebroadcast_or_bury(&self, message: &MessageRow, head: &TipSet) -> anyhow::Result<()> {
         let Some(text) = &message.signed_message else {
             return Ok(());
         };
         let signed: SignedMessage = serde_json::from_str(text)?;
         let from = signed.message.from;
-        let actor = self.manager.chain.state_get_actor(&from, &TipSetKey::head()).await?;
+        let actor = self
+            .manager
+            .chain
+            .state_get_actor(&from, &TipSetKey::head())
+            .await?;
         if actor.nonce > signed.message.sequence {
-            // Searched with replacements allowed and not found: the nonce went elsewhere.
-            self.manager
-                .db
-                .message_dead(message.id, &format!("nonce {} was used by another message", signed.message.sequence), unix_now())
-                .await?;
-            tracing::warn!(id = message.id, "the message's nonce was used by another message; its sectors must be resubmitted");
+            match message.nonce_passed_height {
+                None => {
+                    self.manager
+                        .db
+                        .message_nonce_passed(message.id, head.height, unix_now())
+                        .await?;
+                }
+                Some(seen) if head.height - seen >= NONCE_GRACE_EPOCHS => {
+                    self.manager
+                        .db
+                        .message_dead(
+                            message.id,
+                            &format!(
+                                "nonce {} was used by another message",
+                                signed.message.sequence
+                            ),
+                            unix_now(),
+                        )
+                        .await?;
+                    tracing::warn!(
+                        id = message.id,
+                        "the message's nonce was used by another message; its sectors must be resubmitted"
+                    );
+                }
+                Some(_) => {}
+            }
             return Ok(());
         }
         match self.manager.chain.mpool_push(&signed).await {
             Ok(_) => {}
-            Err(error) if error.kind == chain_client::ErrorKind::Transport => return Err(error.into()),
-            Err(error) => tracing::debug!(id = message.id, %error, "the pool refused a rebroadcast (it likely holds the message)"),
+            Err(error) if error.kind == chain_client::ErrorKind::Transport => {
+                return Err(error.into());
+            }
+            Err(error) => {
+                tracing::debug!(id = message.id, %error, "the pool refused a rebroadcast (it likely holds the message)")
+            }
         }
         Ok(())
     }

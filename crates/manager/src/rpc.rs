@@ -100,7 +100,10 @@ impl Params {
     fn new(method: &'static str, params: Value) -> Result<Params, ApiError> {
         match params {
             Value::Array(values) => Ok(Params { method, values }),
-            Value::Null => Ok(Params { method, values: Vec::new() }),
+            Value::Null => Ok(Params {
+                method,
+                values: Vec::new(),
+            }),
             other => Err(ApiError::invalid_params(format!(
                 "{method} takes positional parameters (an array), not {other}"
             ))),
@@ -120,7 +123,8 @@ impl Params {
 }
 
 fn to_value<T: Serialize>(value: T) -> Result<Value, ApiError> {
-    serde_json::to_value(value).map_err(|error| ApiError::temporary(format!("encoding the answer: {error}")))
+    serde_json::to_value(value)
+        .map_err(|error| ApiError::temporary(format!("encoding the answer: {error}")))
 }
 
 /// One sector in a listing.
@@ -221,7 +225,15 @@ pub async fn dispatch(
     if !permissions.contains(&needed) {
         return Err(ApiError {
             code: chain_client::rpc::METHOD_ERROR_CODE,
-            message: format!("missing permission to invoke '{method}' (need '{}')", needed.as_str()),
+            message: format!(
+                "missing permission to invoke '{method}' (need '{}'); send a token from `sector-manager auth create-token`{}",
+                needed.as_str(),
+                if needed == Permission::Admin {
+                    ""
+                } else {
+                    ", or list this host's network in Common.Auth.TokenlessWorkerNetworks"
+                }
+            ),
         });
     }
     // The names are 'static constants; find ours so errors can name it.
@@ -256,10 +268,16 @@ pub async fn dispatch(
         names::ASSIGN_TICKET => to_value(manager.assign_ticket(p.at(0, "sector")?).await?),
         names::SUBMIT_PRE_COMMIT => to_value(
             manager
-                .submit_pre_commit(p.at(0, "sector")?, &p.at(1, "info")?, p.at(2, "hard_reset")?)
+                .submit_pre_commit(
+                    p.at(0, "sector")?,
+                    &p.at(1, "info")?,
+                    p.at(2, "hard_reset")?,
+                )
                 .await?,
         ),
-        names::POLL_PRE_COMMIT_STATE => to_value(manager.poll_pre_commit_state(p.at(0, "sector")?).await?),
+        names::POLL_PRE_COMMIT_STATE => {
+            to_value(manager.poll_pre_commit_state(p.at(0, "sector")?).await?)
+        }
         names::SUBMIT_PERSISTED => to_value(
             manager
                 .submit_persisted(p.at(0, "sector")?, &p.at::<String>(1, "instance")?, false)
@@ -267,24 +285,46 @@ pub async fn dispatch(
         ),
         names::SUBMIT_PERSISTED_EX => to_value(
             manager
-                .submit_persisted(p.at(0, "sector")?, &p.at::<String>(1, "instance")?, p.at(2, "is_upgrade")?)
+                .submit_persisted(
+                    p.at(0, "sector")?,
+                    &p.at::<String>(1, "instance")?,
+                    p.at(2, "is_upgrade")?,
+                )
                 .await?,
         ),
-        names::WAIT_SEED => to_value(manager.wait_seed(p.at(0, "sector")?, p.at::<Option<u64>>(1, "seal_proof")?.unwrap_or(0)).await?),
+        names::WAIT_SEED => to_value(
+            manager
+                .wait_seed(
+                    p.at(0, "sector")?,
+                    p.at::<Option<u64>>(1, "seal_proof")?.unwrap_or(0),
+                )
+                .await?,
+        ),
         names::SUBMIT_PROOF => to_value(
             manager
-                .submit_proof(p.at(0, "sector")?, &p.at(1, "info")?, p.at(2, "hard_reset")?)
+                .submit_proof(
+                    p.at(0, "sector")?,
+                    &p.at(1, "info")?,
+                    p.at(2, "hard_reset")?,
+                )
                 .await?,
         ),
         names::POLL_PROOF_STATE => to_value(manager.poll_proof_state(p.at(0, "sector")?).await?),
-        names::REPORT_STATE => to_value(manager.report_state(p.at(0, "sector")?, &p.at(1, "report")?).await?),
+        names::REPORT_STATE => to_value(
+            manager
+                .report_state(p.at(0, "sector")?, &p.at(1, "report")?)
+                .await?,
+        ),
         names::REPORT_FINALIZED => {
             manager.report_finalized(p.at(0, "sector")?).await?;
             Ok(Value::Null)
         }
         names::REPORT_ABORTED => {
             manager
-                .report_aborted(p.at(0, "sector")?, &p.at::<Option<String>>(1, "reason")?.unwrap_or_default())
+                .report_aborted(
+                    p.at(0, "sector")?,
+                    &p.at::<Option<String>>(1, "reason")?.unwrap_or_default(),
+                )
                 .await?;
             Ok(Value::Null)
         }
@@ -302,9 +342,15 @@ pub async fn dispatch(
                 .await?
                 .and_then(|row| row.worker_instance)
                 .unwrap_or_default();
-            to_value(manager.store_reserve_space(sector, bytes, &candidates.unwrap_or_default(), &by).await?)
+            to_value(
+                manager
+                    .store_reserve_space(sector, bytes, &candidates.unwrap_or_default(), &by)
+                    .await?,
+            )
         }
-        names::STORE_BASIC_INFO => to_value(manager.store_basic_info(&p.at::<String>(0, "instance")?)),
+        names::STORE_BASIC_INFO => {
+            to_value(manager.store_basic_info(&p.at::<String>(0, "instance")?))
+        }
         names::SEALING_DEFAULTS => to_value(manager.sealing_defaults()),
         // Snap-up, rebuild and unseal jobs are not produced by this manager yet: the
         // allocations answer "nothing now" and the calls about a job say there is none.
@@ -327,7 +373,10 @@ pub async fn dispatch(
         names::ACHIEVE_UNSEAL_SECTOR | names::ACQUIRE_UNSEAL_DEST => {
             let sector: SectorId = p.at(0, "sector")?;
             let piece: CidJson = p.at(1, "piece_cid")?;
-            Err(ApiError::temporary(format!("no unseal task exists for {sector} and piece {}", piece.cid)))
+            Err(ApiError::temporary(format!(
+                "no unseal task exists for {sector} and piece {}",
+                piece.cid
+            )))
         }
         names::WDPOST_ALLOCATE_JOBS => {
             let _: AllocatePoStSpec = p.at(0, "spec")?;
@@ -341,13 +390,18 @@ pub async fn dispatch(
             if jobs.is_empty() {
                 Ok(Value::Null)
             } else {
-                Err(ApiError::temporary(format!("unknown window-PoSt jobs: {}", jobs.join(", "))))
+                Err(ApiError::temporary(format!(
+                    "unknown window-PoSt jobs: {}",
+                    jobs.join(", ")
+                )))
             }
         }
         names::WDPOST_FINISH_JOB => {
             let job: String = p.at(0, "job_id")?;
             let _: Option<WindowPoStOutput> = p.at(1, "output")?;
-            Err(ApiError::temporary(format!("unknown window-PoSt job {job}")))
+            Err(ApiError::temporary(format!(
+                "unknown window-PoSt job {job}"
+            )))
         }
         admin::LIST_SECTORS => {
             let phase: Option<String> = p.at(0, "phase")?;
@@ -372,9 +426,17 @@ pub async fn dispatch(
                 .db
                 .sector(sector.miner, sector.number)
                 .await?
-                .ok_or_else(|| ApiError::sector_not_found(sector, "never allocated by this manager"))?;
-            let events = manager.db.sector_events(sector.miner, sector.number).await?;
-            let messages = manager.db.messages_of_sector(sector.miner, sector.number).await?;
+                .ok_or_else(|| {
+                    ApiError::sector_not_found(sector, "never allocated by this manager")
+                })?;
+            let events = manager
+                .db
+                .sector_events(sector.miner, sector.number)
+                .await?;
+            let messages = manager
+                .db
+                .messages_of_sector(sector.miner, sector.number)
+                .await?;
             Ok(json!({
                 "Summary": summary(&row),
                 "Ticket": row.ticket.as_ref().map(|(bytes, epoch)| json!({"Ticket": hex::encode(bytes), "Epoch": epoch})),
@@ -399,20 +461,37 @@ pub async fn dispatch(
             to_value(
                 manager
                     .db
-                    .end_sector(sector.miner, sector.number, Phase::Aborted, Some(&format!("aborted by an operator: {reason}")), unix_now())
+                    .end_sector(
+                        sector.miner,
+                        sector.number,
+                        Phase::Aborted,
+                        Some(&format!("aborted by an operator: {reason}")),
+                        unix_now(),
+                    )
                     .await?,
             )
         }
         admin::RESTORE_SECTOR => {
             let sector: SectorId = p.at(0, "sector")?;
-            to_value(manager.db.restore_sector(sector.miner, sector.number, unix_now()).await?)
+            to_value(
+                manager
+                    .db
+                    .restore_sector(sector.miner, sector.number, unix_now())
+                    .await?,
+            )
         }
         admin::FINALIZE_SECTOR => {
             let sector: SectorId = p.at(0, "sector")?;
             to_value(
                 manager
                     .db
-                    .end_sector(sector.miner, sector.number, Phase::Finalized, None, unix_now())
+                    .end_sector(
+                        sector.miner,
+                        sector.number,
+                        Phase::Finalized,
+                        None,
+                        unix_now(),
+                    )
                     .await?,
             )
         }
@@ -422,13 +501,25 @@ pub async fn dispatch(
                 .db
                 .sector(sector.miner, sector.number)
                 .await?
-                .ok_or_else(|| ApiError::sector_not_found(sector, "never allocated by this manager"))?;
+                .ok_or_else(|| {
+                    ApiError::sector_not_found(sector, "never allocated by this manager")
+                })?;
             let Some(pre) = row.pre else {
-                return Err(ApiError::temporary(format!("{sector} has no precommit to send again")));
+                return Err(ApiError::temporary(format!(
+                    "{sector} has no precommit to send again"
+                )));
             };
             let info = PreCommitOnChainInfo {
-                comm_r: pre.comm_r.as_slice().try_into().map_err(|_| ApiError::temporary("stored CommR is not 32 bytes"))?,
-                comm_d: pre.comm_d.as_slice().try_into().map_err(|_| ApiError::temporary("stored CommD is not 32 bytes"))?,
+                comm_r: pre
+                    .comm_r
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| ApiError::temporary("stored CommR is not 32 bytes"))?,
+                comm_d: pre
+                    .comm_d
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| ApiError::temporary("stored CommD is not 32 bytes"))?,
                 ticket: Ticket {
                     ticket: Base64Bytes(pre.ticket),
                     epoch: pre.ticket_epoch,
@@ -446,22 +537,36 @@ pub async fn dispatch(
                 .db
                 .sector(sector.miner, sector.number)
                 .await?
-                .ok_or_else(|| ApiError::sector_not_found(sector, "never allocated by this manager"))?;
+                .ok_or_else(|| {
+                    ApiError::sector_not_found(sector, "never allocated by this manager")
+                })?;
             let Some(proof) = row.proof else {
-                return Err(ApiError::temporary(format!("{sector} has no proof to send again")));
+                return Err(ApiError::temporary(format!(
+                    "{sector} has no proof to send again"
+                )));
             };
             to_value(
                 manager
-                    .submit_proof(sector, &ProofOnChainInfo { proof: Base64Bytes(proof) }, true)
+                    .submit_proof(
+                        sector,
+                        &ProofOnChainInfo {
+                            proof: Base64Bytes(proof),
+                        },
+                        true,
+                    )
                     .await?,
             )
         }
         admin::STORE_LIST => {
             let reservations = manager.db.reservations().await?;
             let stores = manager.stores.clone();
-            let views = tokio::task::spawn_blocking(move || storage_alloc::ledger_file::measure_stores(&stores))
-                .await
-                .map_err(|error| ApiError::temporary(format!("measuring the stores failed: {error}")))?;
+            let views = tokio::task::spawn_blocking(move || {
+                storage_alloc::ledger_file::measure_stores(&stores)
+            })
+            .await
+            .map_err(|error| {
+                ApiError::temporary(format!("measuring the stores failed: {error}"))
+            })?;
             to_value(
                 views
                     .iter()
@@ -483,7 +588,12 @@ pub async fn dispatch(
         }
         admin::STORE_RELEASE_RESERVED => {
             let sector: SectorId = p.at(0, "sector")?;
-            to_value(manager.db.release_reservation(sector.miner, sector.number).await?)
+            to_value(
+                manager
+                    .db
+                    .release_reservation(sector.miner, sector.number)
+                    .await?,
+            )
         }
         admin::WORKER_PING_INFO_LIST => {
             let workers = manager.db.workers().await?;
@@ -504,11 +614,16 @@ pub async fn dispatch(
         }
         admin::CHAIN_HEAD => {
             let head = manager.chain.chain_head().await?;
-            Ok(json!({"Height": head.height, "Cids": head.cids.iter().map(ToString::to_string).collect::<Vec<_>>()}))
+            Ok(
+                json!({"Height": head.height, "Cids": head.cids.iter().map(ToString::to_string).collect::<Vec<_>>()}),
+            )
         }
         admin::MINER_INFO => {
             let actor: u64 = p.at(0, "actor")?;
-            let info = manager.chain.state_miner_info(&Address::new_id(actor), &TipSetKey::head()).await?;
+            let info = manager
+                .chain
+                .state_miner_info(&Address::new_id(actor), &TipSetKey::head())
+                .await?;
             Ok(json!({
                 "Actor": actor,
                 "Owner": info.owner.to_string(),

@@ -17,16 +17,17 @@ use fvm_shared::commcid::replica_commitment_v1_to_cid;
 use fvm_shared::sector::RegisteredSealProof;
 use sealer_api::{
     AllocateSectorSpec, AllocatedSector, Base64Bytes, OnChainState, PollStateResponse,
-    PreCommitOnChainInfo, ProofOnChainInfo, ReportStateRequest, Seed, SectorId,
-    SectorStateResponse, StoreBasicInfo, SubmitResponse, SubmitResult, Ticket,
-    WaitSeedResponse, WorkerInfo,
+    PreCommitOnChainInfo, ProofOnChainInfo, ReportStateRequest, SectorId, SectorStateResponse,
+    Seed, StoreBasicInfo, SubmitResponse, SubmitResult, Ticket, WaitSeedResponse, WorkerInfo,
 };
 use storage_alloc::PersistStoreConfig;
 use tokio::sync::Mutex;
 
 use crate::commit::{PollDecision, poll_decision};
 use crate::config::{ManagerConfig, MinerConfig};
-use crate::db::{Database, DatabaseError, Phase, PreCommitRecord, ReservationRow, SectorRow, WorkerRow};
+use crate::db::{
+    Database, DatabaseError, Phase, PreCommitRecord, ReservationRow, SectorRow, WorkerRow,
+};
 
 /// Domain-separation tags of chain randomness (Lotus's `crypto.DomainSeparationTag`).
 pub mod randomness_tag {
@@ -128,6 +129,14 @@ pub fn seal_proof_for(sector_size: u64, synthetic: bool) -> Option<RegisteredSea
     })
 }
 
+/// The data commitment of a committed-capacity (all-zero) sector of `proof`'s size.
+pub fn cc_comm_d(proof: RegisteredSealProof) -> Option<[u8; 32]> {
+    let cid = fil_actor_miner_state::v18::CompactCommD::new(None)
+        .get_cid(proof)
+        .ok()?;
+    fvm_shared::commcid::cid_to_data_commitment_v1(&cid).ok()
+}
+
 /// How submitted proofs are checked before they are sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProofCheck {
@@ -165,7 +174,9 @@ pub struct Manager {
 pub fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
+        })
 }
 
 fn entropy(miner: &Address) -> Vec<u8> {
@@ -198,10 +209,22 @@ impl Manager {
                 .await
                 .with_context(|| format!("read miner {address}'s info"))?;
             let seal_proof = seal_proof_for(info.sector_size, miner.sealing.use_synthetic_po_rep)
-                .with_context(|| format!("miner {address} has sector size {}, which no seal proof has", info.sector_size))?;
-            let sender = match miner.commitment.pre.sender.as_deref().filter(|s| !s.is_empty()) {
-                Some(text) => chain_client::lotus_json::address::parse(text)
-                    .map_err(|error| anyhow::anyhow!("Miners.Commitment.Pre.Sender {text:?}: {error}"))?,
+                .with_context(|| {
+                format!(
+                    "miner {address} has sector size {}, which no seal proof has",
+                    info.sector_size
+                )
+            })?;
+            let sender = match miner
+                .commitment
+                .pre
+                .sender
+                .as_deref()
+                .filter(|s| !s.is_empty())
+            {
+                Some(text) => chain_client::lotus_json::address::parse(text).map_err(|error| {
+                    anyhow::anyhow!("Miners.Commitment.Pre.Sender {text:?}: {error}")
+                })?,
                 None => info.worker,
             };
             miners.insert(
@@ -215,7 +238,10 @@ impl Manager {
                 },
             );
         }
-        let (instance_id, _) = db.identity().await.context("read the database's identity")?;
+        let (instance_id, _) = db
+            .identity()
+            .await
+            .context("read the database's identity")?;
         let stores = config
             .common
             .persist_stores
@@ -262,7 +288,10 @@ impl Manager {
     }
 
     /// `Venus.AllocateSector`.
-    pub async fn allocate_sector(&self, spec: &AllocateSectorSpec) -> Result<Option<AllocatedSector>, ApiError> {
+    pub async fn allocate_sector(
+        &self,
+        spec: &AllocateSectorSpec,
+    ) -> Result<Option<AllocatedSector>, ApiError> {
         let mut candidates: Vec<&MinerFacts> = self
             .miners
             .values()
@@ -300,7 +329,10 @@ impl Manager {
                     proof_type: proof,
                 }));
             }
-            tracing::warn!(miner = miner.config.actor, "no sector number left below MaxNumber");
+            tracing::warn!(
+                miner = miner.config.actor,
+                "no sector number left below MaxNumber"
+            );
         }
         Ok(None)
     }
@@ -360,7 +392,10 @@ impl Manager {
         if sector.proof_type != row.proof_type {
             return reply(
                 SubmitResult::MismatchedSubmission,
-                Some(format!("the sector was allocated with proof {}, not {}", row.proof_type, sector.proof_type)),
+                Some(format!(
+                    "the sector was allocated with proof {}, not {}",
+                    row.proof_type, sector.proof_type
+                )),
             );
         }
         let submitted = PreCommitRecord {
@@ -386,11 +421,20 @@ impl Manager {
                 )
             };
         }
+        if Some(info.comm_d) != cc_comm_d(miner.seal_proof) {
+            return reply(
+                SubmitResult::MismatchedSubmission,
+                Some("CommD is not the data commitment of a committed-capacity sector (this manager assigns no deals)".to_owned()),
+            );
+        }
         let Some(comm_r) = bytes32(&submitted.comm_r) else {
             return Err(ApiError::invalid_params("CommR must be 32 bytes"));
         };
         let Ok(sealed_cid) = replica_commitment_v1_to_cid(&comm_r) else {
-            return reply(SubmitResult::Rejected, Some("CommR is not a valid commitment".to_owned()));
+            return reply(
+                SubmitResult::Rejected,
+                Some("CommR is not a valid commitment".to_owned()),
+            );
         };
         let head = self.chain.chain_head().await?;
         // Already on chain (a repeat after the manager lost its record of sending it)?
@@ -400,12 +444,20 @@ impl Manager {
             .await?
         {
             if on_chain.info.sealed_cid == sealed_cid {
-                self.db.submit_pre_commit(id.miner, id.number, &submitted).await?;
-                return reply(SubmitResult::Accepted, Some("the precommit is already on chain".to_owned()));
+                self.db
+                    .submit_pre_commit(id.miner, id.number, &submitted)
+                    .await?;
+                return reply(
+                    SubmitResult::Accepted,
+                    Some("the precommit is already on chain".to_owned()),
+                );
             }
             return reply(
                 SubmitResult::Rejected,
-                Some(format!("the chain holds another precommit for {id} (sealed CID {})", on_chain.info.sealed_cid)),
+                Some(format!(
+                    "the chain holds another precommit for {id} (sealed CID {})",
+                    on_chain.info.sealed_cid
+                )),
             );
         }
         if self
@@ -416,7 +468,10 @@ impl Manager {
         {
             return reply(
                 SubmitResult::Rejected,
-                Some(format!("sector number {} is already allocated on chain", id.number)),
+                Some(format!(
+                    "sector number {} is already allocated on chain",
+                    id.number
+                )),
             );
         }
         if submitted.ticket_epoch < head.height - MAX_PRE_COMMIT_RANDOMNESS_LOOKBACK + 1
@@ -430,10 +485,9 @@ impl Manager {
                 )),
             );
         }
-        let issued = row
-            .ticket
-            .as_ref()
-            .is_some_and(|(ticket, epoch)| *ticket == submitted.ticket && *epoch == submitted.ticket_epoch);
+        let issued = row.ticket.as_ref().is_some_and(|(ticket, epoch)| {
+            *ticket == submitted.ticket && *epoch == submitted.ticket_epoch
+        });
         if !issued {
             let expected = self
                 .chain
@@ -447,12 +501,22 @@ impl Manager {
             if expected != submitted.ticket {
                 return reply(
                     SubmitResult::Rejected,
-                    Some(format!("the ticket is not the chain's randomness at epoch {}", submitted.ticket_epoch)),
+                    Some(format!(
+                        "the ticket is not the chain's randomness at epoch {}",
+                        submitted.ticket_epoch
+                    )),
                 );
             }
         }
-        if !self.db.submit_pre_commit(id.miner, id.number, &submitted).await? {
-            return Err(ApiError::sector_not_found(id, "it stopped sealing while the precommit was checked"));
+        if !self
+            .db
+            .submit_pre_commit(id.miner, id.number, &submitted)
+            .await?
+        {
+            return Err(ApiError::sector_not_found(
+                id,
+                "it stopped sealing while the precommit was checked",
+            ));
         }
         tracing::info!(sector = %id, "precommit accepted");
         reply(SubmitResult::Accepted, None)
@@ -516,13 +580,20 @@ impl Manager {
     }
 
     /// `Venus.PollPreCommitState`.
-    pub async fn poll_pre_commit_state(&self, sector: SectorId) -> Result<PollStateResponse, ApiError> {
+    pub async fn poll_pre_commit_state(
+        &self,
+        sector: SectorId,
+    ) -> Result<PollStateResponse, ApiError> {
         let row = self.sealing_sector(sector).await?;
         self.poll(&row, false).await
     }
 
     /// `Venus.WaitSeed`.
-    pub async fn wait_seed(&self, sector: SectorId, _seal_proof: u64) -> Result<WaitSeedResponse, ApiError> {
+    pub async fn wait_seed(
+        &self,
+        sector: SectorId,
+        _seal_proof: u64,
+    ) -> Result<WaitSeedResponse, ApiError> {
         let row = self.sealing_sector(sector).await?;
         let miner = self.miner(sector)?;
         let head = self.chain.chain_head().await?;
@@ -538,10 +609,15 @@ impl Manager {
                     return Ok(WaitSeedResponse {
                         should_wait: false,
                         delay: 0,
-                        seed: Some(Seed { seed: Base64Bytes(seed), epoch }),
+                        seed: Some(Seed {
+                            seed: Base64Bytes(seed),
+                            epoch,
+                        }),
                     });
                 }
-                return Err(ApiError::temporary(format!("the chain shows no precommit for {sector} yet")));
+                return Err(ApiError::temporary(format!(
+                    "the chain shows no precommit for {sector} yet"
+                )));
             }
         };
         let seed_epoch = pre_commit_epoch + self.pre_commit_challenge_delay;
@@ -560,7 +636,10 @@ impl Manager {
             return Ok(WaitSeedResponse {
                 should_wait: false,
                 delay: 0,
-                seed: Some(Seed { seed: Base64Bytes(seed.clone()), epoch: *epoch }),
+                seed: Some(Seed {
+                    seed: Base64Bytes(seed.clone()),
+                    epoch: *epoch,
+                }),
             });
         }
         let seed = self
@@ -572,11 +651,16 @@ impl Manager {
                 &head.key(),
             )
             .await?;
-        self.db.set_seed(sector.miner, sector.number, &seed, seed_epoch, unix_now()).await?;
+        self.db
+            .set_seed(sector.miner, sector.number, &seed, seed_epoch, unix_now())
+            .await?;
         Ok(WaitSeedResponse {
             should_wait: false,
             delay: 0,
-            seed: Some(Seed { seed: Base64Bytes(seed), epoch: seed_epoch }),
+            seed: Some(Seed {
+                seed: Base64Bytes(seed),
+                epoch: seed_epoch,
+            }),
         })
     }
 
@@ -596,14 +680,23 @@ impl Manager {
             return if *existing == info.proof.0 {
                 reply(SubmitResult::Accepted, None)
             } else {
-                reply(SubmitResult::MismatchedSubmission, Some("a different proof was submitted for this sector".to_owned()))
+                reply(
+                    SubmitResult::MismatchedSubmission,
+                    Some("a different proof was submitted for this sector".to_owned()),
+                )
             };
         }
         let Some(pre) = &row.pre else {
-            return reply(SubmitResult::Rejected, Some("no precommit was submitted for this sector".to_owned()));
+            return reply(
+                SubmitResult::Rejected,
+                Some("no precommit was submitted for this sector".to_owned()),
+            );
         };
         if info.proof.0.is_empty() {
-            return reply(SubmitResult::Rejected, Some("the proof is empty".to_owned()));
+            return reply(
+                SubmitResult::Rejected,
+                Some("the proof is empty".to_owned()),
+            );
         }
         let head = self.chain.chain_head().await?;
         if self
@@ -612,18 +705,29 @@ impl Manager {
             .await?
             .is_some()
         {
-            self.db.submit_proof(sector.miner, sector.number, &info.proof.0, unix_now()).await?;
-            return reply(SubmitResult::Accepted, Some("the sector is already proven on chain".to_owned()));
+            self.db
+                .submit_proof(sector.miner, sector.number, &info.proof.0, unix_now())
+                .await?;
+            return reply(
+                SubmitResult::Accepted,
+                Some("the sector is already proven on chain".to_owned()),
+            );
         }
         let Some(on_chain) = self
             .chain
             .state_sector_pre_commit_info(&miner.address, sector.number, &head.key())
             .await?
         else {
-            return reply(SubmitResult::Rejected, Some("the chain shows no precommit for this sector".to_owned()));
+            return reply(
+                SubmitResult::Rejected,
+                Some("the chain shows no precommit for this sector".to_owned()),
+            );
         };
         let Some((seed, seed_epoch)) = &row.seed else {
-            return reply(SubmitResult::Rejected, Some("no seed was handed out for this sector".to_owned()));
+            return reply(
+                SubmitResult::Rejected,
+                Some("no seed was handed out for this sector".to_owned()),
+            );
         };
         if *seed_epoch != on_chain.pre_commit_epoch + self.pre_commit_challenge_delay {
             return reply(
@@ -634,20 +738,43 @@ impl Manager {
                 )),
             );
         }
-        if !self.proof_verifies(sector, row.proof_type, pre, seed, &info.proof.0).await {
-            return reply(SubmitResult::Rejected, Some("the proof does not verify".to_owned()));
+        if !self
+            .proof_verifies(sector, row.proof_type, pre, seed, &info.proof.0)
+            .await
+        {
+            return reply(
+                SubmitResult::Rejected,
+                Some("the proof does not verify".to_owned()),
+            );
         }
-        if !self.db.submit_proof(sector.miner, sector.number, &info.proof.0, unix_now()).await? {
-            return Err(ApiError::sector_not_found(sector, "it stopped sealing while the proof was checked"));
+        if !self
+            .db
+            .submit_proof(sector.miner, sector.number, &info.proof.0, unix_now())
+            .await?
+        {
+            return Err(ApiError::sector_not_found(
+                sector,
+                "it stopped sealing while the proof was checked",
+            ));
         }
         tracing::info!(%sector, "proof accepted");
         reply(SubmitResult::Accepted, None)
     }
 
-    async fn proof_verifies(&self, sector: SectorId, proof_type: u64, pre: &PreCommitRecord, seed: &[u8], proof: &[u8]) -> bool {
-        let (Some(comm_r), Some(comm_d), Some(ticket), Some(seed)) =
-            (bytes32(&pre.comm_r), bytes32(&pre.comm_d), bytes32(&pre.ticket), bytes32(seed))
-        else {
+    async fn proof_verifies(
+        &self,
+        sector: SectorId,
+        proof_type: u64,
+        pre: &PreCommitRecord,
+        seed: &[u8],
+        proof: &[u8],
+    ) -> bool {
+        let (Some(comm_r), Some(comm_d), Some(ticket), Some(seed)) = (
+            bytes32(&pre.comm_r),
+            bytes32(&pre.comm_d),
+            bytes32(&pre.ticket),
+            bytes32(seed),
+        ) else {
             return false;
         };
         let Ok(registered) = i64::try_from(proof_type)
@@ -683,23 +810,40 @@ impl Manager {
     }
 
     /// `Venus.SubmitPersistedEx`: true when every file of the sector is in the store.
-    pub async fn submit_persisted(&self, sector: SectorId, instance: &str, is_upgrade: bool) -> Result<bool, ApiError> {
+    pub async fn submit_persisted(
+        &self,
+        sector: SectorId,
+        instance: &str,
+        is_upgrade: bool,
+    ) -> Result<bool, ApiError> {
         self.sealing_sector(sector).await?;
         let miner = self.miner(sector)?;
         if is_upgrade {
-            return Err(ApiError::temporary("snap-up sectors are not handled by this manager yet"));
+            return Err(ApiError::temporary(
+                "snap-up sectors are not handled by this manager yet",
+            ));
         }
         let Some(store) = self.stores.iter().find(|store| store.name == instance) else {
             return Err(ApiError::temporary(format!(
                 "no persistent store is named {instance:?}; the manager knows {}",
-                self.stores.iter().map(|s| format!("{:?}", s.name)).collect::<Vec<_>>().join(", ")
+                self.stores
+                    .iter()
+                    .map(|s| format!("{:?}", s.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         };
         let Some(size) = storage_alloc::SectorSize::from_bytes(miner.sector_size) else {
-            return Err(ApiError::temporary(format!("sector size {} is unknown", miner.sector_size)));
+            return Err(ApiError::temporary(format!(
+                "sector size {} is unknown",
+                miner.sector_size
+            )));
         };
         let files = storage_alloc::persisted_files(
-            sector_fsm::types::SectorId { miner: sector.miner, number: sector.number },
+            sector_fsm::types::SectorId {
+                miner: sector.miner,
+                number: sector.number,
+            },
             size,
             storage_alloc::ReplicaKind::Sealed,
         );
@@ -711,12 +855,18 @@ impl Manager {
             tracing::warn!(%sector, instance, ?missing, "persisted files are missing");
             return Ok(false);
         }
-        self.db.set_persisted(sector.miner, sector.number, instance, unix_now()).await?;
+        self.db
+            .set_persisted(sector.miner, sector.number, instance, unix_now())
+            .await?;
         Ok(true)
     }
 
     /// `Venus.ReportState`: recorded for a sealing sector; answered for any known one.
-    pub async fn report_state(&self, sector: SectorId, report: &ReportStateRequest) -> Result<SectorStateResponse, ApiError> {
+    pub async fn report_state(
+        &self,
+        sector: SectorId,
+        report: &ReportStateRequest,
+    ) -> Result<SectorStateResponse, ApiError> {
         let row = self
             .db
             .sector(sector.miner, sector.number)
@@ -725,7 +875,13 @@ impl Manager {
         if row.phase == Phase::Sealing {
             let text = serde_json::to_string(report).unwrap_or_default();
             self.db
-                .report_state(sector.miner, sector.number, &report.worker.instance, &text, unix_now())
+                .report_state(
+                    sector.miner,
+                    sector.number,
+                    &report.worker.instance,
+                    &text,
+                    unix_now(),
+                )
                 .await?;
         }
         Ok(SectorStateResponse {
@@ -743,7 +899,15 @@ impl Manager {
             .await?
             .ok_or_else(|| ApiError::sector_not_found(sector, "never allocated by this manager"))?;
         if row.phase == Phase::Sealing {
-            self.db.end_sector(sector.miner, sector.number, Phase::Finalized, None, unix_now()).await?;
+            self.db
+                .end_sector(
+                    sector.miner,
+                    sector.number,
+                    Phase::Finalized,
+                    None,
+                    unix_now(),
+                )
+                .await?;
             tracing::info!(%sector, "finalized");
         }
         Ok(())
@@ -757,7 +921,15 @@ impl Manager {
             .await?
             .ok_or_else(|| ApiError::sector_not_found(sector, "never allocated by this manager"))?;
         if row.phase == Phase::Sealing {
-            self.db.end_sector(sector.miner, sector.number, Phase::Aborted, Some(reason), unix_now()).await?;
+            self.db
+                .end_sector(
+                    sector.miner,
+                    sector.number,
+                    Phase::Aborted,
+                    Some(reason),
+                    unix_now(),
+                )
+                .await?;
             tracing::warn!(%sector, reason, "aborted");
         }
         Ok(())
@@ -766,7 +938,9 @@ impl Manager {
     /// `Venus.WorkerPing`.
     pub async fn worker_ping(&self, info: &WorkerInfo) -> Result<(), ApiError> {
         if info.name.is_empty() || info.dest.is_empty() {
-            return Err(ApiError::invalid_params("a ping needs the worker's Name and Dest"));
+            return Err(ApiError::invalid_params(
+                "a ping needs the worker's Name and Dest",
+            ));
         }
         self.db
             .worker_ping(&WorkerRow {
@@ -793,7 +967,10 @@ impl Manager {
 
     /// `Venus.StoreBasicInfo`.
     pub fn store_basic_info(&self, instance: &str) -> Option<StoreBasicInfo> {
-        self.stores.iter().find(|store| store.name == instance).map(Manager::basic_info)
+        self.stores
+            .iter()
+            .find(|store| store.name == instance)
+            .map(Manager::basic_info)
     }
 
     /// `Venus.StoreReserveSpace`: a store for the sector's files, or `None` when none
@@ -807,25 +984,39 @@ impl Manager {
     ) -> Result<Option<StoreBasicInfo>, ApiError> {
         let _serialised = self.reservations.lock().await;
         let rows = self.db.reservations().await?;
-        let mut ledger = storage_alloc::ReservationLedger::from_reservations(rows.iter().map(|row| {
-            storage_alloc::Reservation {
-                sector: sector_fsm::types::SectorId { miner: row.miner, number: row.number },
-                store: row.store.clone(),
-                bytes: row.bytes,
-                reserved_by: row.reserved_by.clone(),
-                reserved_at: sector_fsm::Timestamp::from_unix_millis(u64::try_from(row.reserved_at).unwrap_or(0) * 1000),
-            }
-        }))
-        .map_err(|error| ApiError::temporary(format!("the stored reservations are inconsistent: {error}")))?;
+        let mut ledger =
+            storage_alloc::ReservationLedger::from_reservations(rows.iter().map(|row| {
+                storage_alloc::Reservation {
+                    sector: sector_fsm::types::SectorId {
+                        miner: row.miner,
+                        number: row.number,
+                    },
+                    store: row.store.clone(),
+                    bytes: row.bytes,
+                    reserved_by: row.reserved_by.clone(),
+                    reserved_at: sector_fsm::Timestamp::from_unix_millis(
+                        u64::try_from(row.reserved_at).unwrap_or(0) * 1000,
+                    ),
+                }
+            }))
+            .map_err(|error| {
+                ApiError::temporary(format!("the stored reservations are inconsistent: {error}"))
+            })?;
         let stores = self.stores.clone();
-        let views = tokio::task::spawn_blocking(move || storage_alloc::ledger_file::measure_stores(&stores))
-            .await
-            .map_err(|error| ApiError::temporary(format!("measuring the stores failed: {error}")))?;
+        let views = tokio::task::spawn_blocking(move || {
+            storage_alloc::ledger_file::measure_stores(&stores)
+        })
+        .await
+        .map_err(|error| ApiError::temporary(format!("measuring the stores failed: {error}")))?;
         let now = unix_now();
         let request = storage_alloc::ReservationRequest {
-            sector: sector_fsm::types::SectorId { miner: sector.miner, number: sector.number },
+            sector: sector_fsm::types::SectorId {
+                miner: sector.miner,
+                number: sector.number,
+            },
             bytes,
-            candidates: (!candidates.is_empty()).then(|| candidates.iter().cloned().collect::<BTreeSet<_>>()),
+            candidates: (!candidates.is_empty())
+                .then(|| candidates.iter().cloned().collect::<BTreeSet<_>>()),
             requested_by: requested_by.to_owned(),
             now: sector_fsm::Timestamp::from_unix_millis(u64::try_from(now).unwrap_or(0) * 1000),
         };

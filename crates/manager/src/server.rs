@@ -105,23 +105,45 @@ pub async fn serve(
     }
 }
 
-async fn handle(state: &ServerState, request: hyper::Request<Incoming>, peer: SocketAddr) -> Answer {
+async fn handle(
+    state: &ServerState,
+    request: hyper::Request<Incoming>,
+    peer: SocketAddr,
+) -> Answer {
     match request.uri().path() {
         "/healthcheck" => return plain(StatusCode::OK, "ok"),
         sealer_api::RPC_PATH => {}
-        _ => return plain(StatusCode::NOT_FOUND, "not found; the JSON-RPC API is at /rpc/v0"),
+        _ => {
+            return plain(
+                StatusCode::NOT_FOUND,
+                "not found; the JSON-RPC API is at /rpc/v0",
+            );
+        }
     }
     let Ok(granted) = permissions(state, &request, peer) else {
         return plain(StatusCode::UNAUTHORIZED, "the token does not verify");
     };
     if request.method() != Method::POST {
-        return plain(StatusCode::METHOD_NOT_ALLOWED, "JSON-RPC requests are POSTed");
+        return plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "JSON-RPC requests are POSTed",
+        );
     }
-    let Ok(body) = request.into_body().collect().await.map(|body| body.to_bytes()) else {
-        return plain(StatusCode::BAD_REQUEST, "the request body could not be read");
+    let Ok(body) = request
+        .into_body()
+        .collect()
+        .await
+        .map(|body| body.to_bytes())
+    else {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "the request body could not be read",
+        );
     };
     let Ok(parsed) = serde_json::from_slice::<Value>(&body) else {
-        return json_answer(&json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "parse error: the body is not JSON"}}));
+        return json_answer(
+            &json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "parse error: the body is not JSON"}}),
+        );
     };
     match parsed {
         Value::Array(calls) => {

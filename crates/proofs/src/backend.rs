@@ -684,13 +684,19 @@ impl FakeProofs {
 
     /// Whether `proof` is the fake proof of this sector; the real verifier rejects it.
     pub fn verify_seal(seal: &SealToVerify) -> bool {
-        let expected = fake_digest(&json!({
+        seal.proof == FakeProofs::seal_proof(seal)
+    }
+
+    /// The fake proof of `seal`'s sector (its `proof` field is ignored): what the fake
+    /// `c2` answers for it, for simulated workers that skip the earlier stages.
+    pub fn seal_proof(seal: &SealToVerify) -> Vec<u8> {
+        let mut proof = fake_digest(&json!({
             "comm_r": seal.comm_r, "comm_d": seal.comm_d, "prover_id": seal.prover_id,
             "sector_id": seal.sector_id, "ticket": seal.ticket, "seed": seal.seed,
-        }));
-        seal.proof.len() == 192
-            && seal.proof[..32] == expected
-            && seal.proof[32..].iter().all(|byte| *byte == 0xfa)
+        }))
+        .to_vec();
+        proof.resize(192, 0xfa);
+        proof
     }
 
     /// Whether `output` is the fake PoSt of `task` (`stage` is `window_post` or

@@ -31,7 +31,10 @@ fn sector_ids_and_allocations_use_the_references_keys() {
     let spec: AllocateSectorSpec =
         serde_json::from_value(json!({"AllowedMiners": [], "AllowedProofTypes": null}))
             .expect("a damocles spec");
-    assert!(spec.allows_miner(5) && spec.allows_proof(3), "empty means any");
+    assert!(
+        spec.allows_miner(5) && spec.allows_proof(3),
+        "empty means any"
+    );
     let spec: AllocateSectorSpec =
         serde_json::from_value(json!({"AllowedMiners": [1000]})).expect("a partial spec");
     assert!(spec.allows_miner(1000) && !spec.allows_miner(1001));

@@ -67,6 +67,7 @@ CREATE TABLE messages (
     signed_cid TEXT,
     signed_message TEXT,
     push_attempts BIGINT NOT NULL DEFAULT 0,
+    nonce_passed_height BIGINT,
     last_error TEXT,
     executed_height BIGINT,
     executed_tipset TEXT,

@@ -1,0 +1,369 @@
+//! What the manager's tests share: a devnet with fake proofs, a manager on SQLite or
+//! PostgreSQL against it, a raw JSON-RPC client, and the fake worker outputs.
+
+#![allow(dead_code, reason = "each test binary uses a different part")]
+#![allow(
+    unreachable_pub,
+    reason = "shared by test binaries, which export nothing"
+)]
+
+pub mod postgres;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine as _;
+use chain_client::types::TipSetKey;
+use chain_client::{Endpoint, LotusClient};
+use devnet::{DevnetConfig, ProofMode, RunningDevnet};
+use fvm_shared::address::Address;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Bytes;
+use manager::config::{BatchConfig, ManagerConfig, MinerConfig, PersistStoreEntry};
+use manager::{ProofCheck, RunningManager, StartOptions};
+use serde_json::{Value, json};
+
+/// Which database the manager uses.
+pub enum Database {
+    /// A file in the manager's home.
+    Sqlite,
+    /// This URL.
+    Postgres(String),
+}
+
+/// Base64 as Go writes `[]byte`.
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Decodes base64.
+pub fn unb64(text: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .expect("base64")
+}
+
+/// The CommD of a committed-capacity 2KiB sector.
+pub fn cc_comm_d_2kib() -> [u8; 32] {
+    manager::sealer::cc_comm_d(fvm_shared::sector::RegisteredSealProof::StackedDRG2KiBV1P1)
+        .expect("the CC CommD")
+}
+
+/// The fake backend's proof for a 2KiB sector.
+pub fn fake_proof(
+    miner: u64,
+    number: u64,
+    comm_r: [u8; 32],
+    comm_d: [u8; 32],
+    ticket: &[u8],
+    seed: &[u8],
+) -> Vec<u8> {
+    let seal = proofs::SealToVerify {
+        registered_proof: proofs::api::RegisteredSealProof::try_from(
+            fvm_shared::sector::RegisteredSealProof::StackedDRG2KiBV1P1,
+        )
+        .expect("a proofs-api seal proof"),
+        comm_r,
+        comm_d,
+        prover_id: proofs::tasks::prover_id_of(miner),
+        sector_id: proofs::api::SectorId::from(number),
+        ticket: ticket.try_into().expect("a 32-byte ticket"),
+        seed: seed.try_into().expect("a 32-byte seed"),
+        proof: Vec::new(),
+    };
+    proofs::FakeProofs::seal_proof(&seal)
+}
+
+/// Writes stand-in files where a persisted 2KiB sector's files go.
+pub fn place_persisted_files(store: &std::path::Path, miner: u64, number: u64) {
+    let files = storage_alloc::persisted_files(
+        sector_fsm::types::SectorId { miner, number },
+        storage_alloc::SectorSize::from_bytes(2048).expect("2KiB"),
+        storage_alloc::ReplicaKind::Sealed,
+    );
+    for relative in files {
+        let path = store.join(relative);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("create the directory");
+        std::fs::write(&path, b"stand-in").expect("write a stand-in file");
+    }
+}
+
+/// A raw JSON-RPC client, as a damocles worker talks.
+pub struct Api {
+    address: SocketAddr,
+    token: String,
+    client: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        Full<Bytes>,
+    >,
+}
+
+impl Api {
+    async fn post(&self, token: Option<&str>, body: Value) -> (u16, Value) {
+        let mut request = hyper::Request::post(format!("http://{}/rpc/v0", self.address))
+            .header("content-type", "application/json");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.to_string())))
+            .expect("a request");
+        let response = self
+            .client
+            .request(request)
+            .await
+            .expect("the manager answers");
+        let status = response.status().as_u16();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("a body")
+            .to_bytes();
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, value)
+    }
+
+    /// The whole response of a call with `token`, or the HTTP status when it is not 200.
+    pub async fn call_with(&self, token: &str, method: &str, params: Value) -> Value {
+        let (status, value) = self
+            .post(
+                Some(token),
+                json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}),
+            )
+            .await;
+        if status == 200 { value } else { json!(status) }
+    }
+
+    /// The whole response of a call without a token.
+    pub async fn call_without_token(&self, method: &str, params: Value) -> Value {
+        let (status, value) = self
+            .post(
+                None,
+                json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}),
+            )
+            .await;
+        if status == 200 { value } else { json!(status) }
+    }
+
+    /// The HTTP status of a call without a token.
+    pub async fn status_without_token(&self, method: &str, params: Value) -> u16 {
+        self.post(
+            None,
+            json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}),
+        )
+        .await
+        .0
+    }
+
+    /// A call's result; panics on an error.
+    pub async fn call(&self, method: &str, params: Value) -> Value {
+        let response = self
+            .call_with(&self.token.clone(), method, params.clone())
+            .await;
+        assert_eq!(response["jsonrpc"], json!("2.0"), "{method}: {response}");
+        assert_eq!(response["id"], json!(1), "{method}: {response}");
+        match response.get("result") {
+            Some(result) => result.clone(),
+            None => panic!("{method}({params}) failed: {response}"),
+        }
+    }
+
+    /// An admin call's result.
+    pub async fn admin(&self, method: &str, params: Value) -> Value {
+        self.call(method, params).await
+    }
+
+    /// Calls twice; both answers must equal `expected`.
+    pub async fn twice(&self, method: &str, params: Value, expected: Value) {
+        for attempt in ["first", "repeated"] {
+            let answer = self.call(method, params.clone()).await;
+            assert_eq!(answer, expected, "the {attempt} {method}({params})");
+        }
+    }
+
+    /// Calls twice; both must fail with `code`.
+    pub async fn twice_error(&self, method: &str, params: Value, code: i64) {
+        for attempt in ["first", "repeated"] {
+            let response = self
+                .call_with(&self.token.clone(), method, params.clone())
+                .await;
+            assert_eq!(
+                response["error"]["code"],
+                json!(code),
+                "the {attempt} {method}({params}): {response}"
+            );
+            assert!(response["error"]["message"].is_string(), "{response}");
+            assert!(response.get("result").is_none(), "{response}");
+        }
+    }
+}
+
+/// A devnet and a manager against it.
+pub struct Harness {
+    /// The chain.
+    pub devnet: RunningDevnet,
+    /// The manager.
+    pub manager: Option<RunningManager>,
+    /// Its API.
+    pub api: Api,
+    /// The persistent store's directory.
+    pub persist: PathBuf,
+    /// The manager's home.
+    pub home: tempfile::TempDir,
+}
+
+/// The manager configuration the tests use: miner 1000, sending as soon as one sector
+/// waits, two epochs of confidence.
+pub fn test_config(
+    devnet: &RunningDevnet,
+    database_url: String,
+    persist: &std::path::Path,
+) -> ManagerConfig {
+    let mut config = ManagerConfig::default();
+    config.common.listen = "127.0.0.1:0".parse().expect("an address");
+    config.common.api.chain = devnet.connection_string(Some(&devnet.admin_token));
+    config.common.db.url = database_url;
+    config.common.persist_stores = vec![PersistStoreEntry {
+        name: Some("persist-1".to_owned()),
+        path: persist.to_owned(),
+        read_only: false,
+        weight: 1,
+        allow_miners: Vec::new(),
+        deny_miners: Vec::new(),
+    }];
+    config.common.worker_sealing.max_retries = Some(3);
+    config.common.worker_sealing.seal_interval = Some("5s".to_owned());
+    let mut miner: MinerConfig = toml::from_str("Actor = 1000").expect("a miner block");
+    miner.commitment.confidence = 2;
+    let quick = BatchConfig {
+        threshold: 1,
+        max_wait: Duration::ZERO,
+        check_interval: Duration::from_millis(100),
+    };
+    miner.commitment.pre.batch = quick;
+    miner.commitment.prove.batch = quick;
+    miner.sealing.seed_confidence = 1;
+    config.miners = vec![miner];
+    config
+}
+
+impl Harness {
+    /// A devnet with fake proofs and a manager on `database`.
+    pub async fn start(database: Database) -> Harness {
+        Harness::start_with(database, |_| {}).await
+    }
+
+    /// The same, with the configuration changed by `adjust`.
+    pub async fn start_with(
+        database: Database,
+        adjust: impl FnOnce(&mut ManagerConfig),
+    ) -> Harness {
+        let devnet = devnet::start(
+            DevnetConfig {
+                block_time: Duration::ZERO,
+                proofs: ProofMode::Fake,
+                ..DevnetConfig::default()
+            },
+            "127.0.0.1:0".parse().expect("an address"),
+        )
+        .await
+        .expect("start a devnet");
+        for _ in 0..3 {
+            devnet.produce();
+        }
+        let home = tempfile::tempdir().expect("a home");
+        let persist = home.path().join("persist-1");
+        std::fs::create_dir_all(&persist).expect("a persistent store");
+        let url = match database {
+            Database::Sqlite => "sqlite://manager.db".to_owned(),
+            Database::Postgres(url) => url,
+        };
+        let mut config = test_config(&devnet, url, &persist);
+        adjust(&mut config);
+        let manager = manager::start(StartOptions {
+            home: home.path().to_owned(),
+            config,
+            proof_check: ProofCheck::Fake,
+            commit_tick: Duration::from_millis(100),
+        })
+        .await
+        .expect("start the manager");
+        let api = Api {
+            address: manager.address,
+            token: manager.issue_token(&chain_client::auth::Permission::ALL),
+            client: hyper_util::client::legacy::Client::builder(
+                hyper_util::rt::TokioExecutor::new(),
+            )
+            .build_http(),
+        };
+        Harness {
+            devnet,
+            manager: Some(manager),
+            api,
+            persist,
+            home,
+        }
+    }
+
+    /// A token with the named permissions.
+    pub fn token(&self, names: &[&str]) -> String {
+        use chain_client::auth::Permission;
+        let permissions: Vec<Permission> = names
+            .iter()
+            .map(|name| match *name {
+                "read" => Permission::Read,
+                "write" => Permission::Write,
+                "sign" => Permission::Sign,
+                _ => Permission::Admin,
+            })
+            .collect();
+        self.manager
+            .as_ref()
+            .expect("a running manager")
+            .issue_token(&permissions)
+    }
+
+    /// Polls `method` for `sector`, making blocks, until it answers Landed; panics on a
+    /// failure state.
+    pub async fn poll_until_landed(&self, method: &str, sector: &Value) -> Value {
+        for _ in 0..200 {
+            let answer = self.api.call(method, json!([sector])).await;
+            match answer["State"].as_u64() {
+                Some(3) => return answer,
+                Some(1 | 2) => {}
+                _ => panic!("{method} answered {answer}"),
+            }
+            self.devnet.produce();
+            tokio::time::sleep(Duration::from_millis(60)).await;
+        }
+        panic!("{method} never answered Landed");
+    }
+
+    /// Whether sector `number` of miner 1000 is active on the devnet.
+    pub async fn sector_active(&self, number: u64) -> bool {
+        let endpoint = Endpoint::parse(
+            &self
+                .devnet
+                .connection_string(Some(&self.devnet.admin_token)),
+        )
+        .expect("an endpoint");
+        let client = LotusClient::new(
+            chain_client::transport::HttpTransport::new(endpoint, Duration::from_secs(10))
+                .expect("a transport"),
+        );
+        client
+            .state_sector_get_info(&Address::new_id(1000), number, &TipSetKey::head())
+            .await
+            .expect("read the sector")
+            .is_some()
+    }
+
+    /// Stops the manager.
+    pub async fn stop(mut self) {
+        if let Some(manager) = self.manager.take() {
+            manager.stop().await;
+        }
+    }
+}

@@ -404,6 +404,19 @@ impl Chain {
             .cloned()
     }
 
+    /// The messages the tipset `key` includes (executed by its child), in order.
+    pub fn included_in(&self, key: &TipSetKey) -> Vec<SignedMessage> {
+        self.included
+            .get(key)
+            .map(|messages| {
+                messages
+                    .iter()
+                    .map(|pending| pending.message.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Where a message was executed on the chain ending at `from`, if it was.
     pub fn search(&self, cid: &Cid, from: &TipSetKey) -> Option<Executed> {
         let mut child: Option<&TipSet> = None;

@@ -39,6 +39,36 @@ const NONCE_GRACE_EPOCHS: i64 = 5;
 /// Pushes tried before a message is given up (the worker then resubmits).
 const MAX_PUSH_ATTEMPTS: i64 = 5;
 
+/// The environment variable naming crash points for tests of crash safety:
+/// `after_create:0.3,after_push:0.3` makes the process abort (as `kill -9` would stop
+/// it, with no clean-up) right after recording a message, or right after the node
+/// accepted it and before that is recorded, with those probabilities. Unset in
+/// production, where the points cost one lookup in an empty list.
+pub const CRASH_POINTS_ENVIRONMENT: &str = "SECTOR_MANAGER_CRASH_POINTS";
+
+fn crash_point(name: &str) {
+    static POINTS: std::sync::OnceLock<Vec<(String, f64)>> = std::sync::OnceLock::new();
+    let points = POINTS.get_or_init(|| {
+        std::env::var(CRASH_POINTS_ENVIRONMENT)
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|entry| {
+                let (point, probability) = entry.split_once(':')?;
+                Some((point.trim().to_owned(), probability.trim().parse().ok()?))
+            })
+            .collect()
+    });
+    if let Some((_, probability)) = points.iter().find(|(point, _)| point == name)
+        && rand::random::<f64>() < *probability
+    {
+        tracing::error!(
+            point = name,
+            "aborting at a crash point ({CRASH_POINTS_ENVIRONMENT})"
+        );
+        std::process::abort();
+    }
+}
+
 /// The commit manager: one pass per tick over every configured miner.
 pub struct CommitManager {
     manager: Arc<Manager>,
@@ -180,6 +210,9 @@ impl CommitManager {
                     unix_now(),
                 )
                 .await?;
+            if created.is_some() {
+                crash_point("after_create");
+            }
             match created {
                 Some(id) => tracing::info!(
                     miner = miner.config.actor,
@@ -327,6 +360,7 @@ impl CommitManager {
             .await
         {
             Ok(signed) => {
+                crash_point("after_push");
                 let cid = signed.cid().to_string();
                 let text = serde_json::to_string(&signed)?;
                 db.message_pushed(message.id, &cid, &text, unix_now())

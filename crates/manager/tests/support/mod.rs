@@ -367,3 +367,216 @@ impl Harness {
         }
     }
 }
+
+/// A damocles-like worker's calls, retried as a worker retries them: a transport
+/// failure (the manager is down) or a temporary error (code 1) is tried again after a
+/// pause; any other error is returned. Latencies of answered calls are recorded.
+#[derive(Clone)]
+pub struct RetryingClient {
+    /// Where the manager listens.
+    pub address: SocketAddr,
+    /// The token to send.
+    pub token: String,
+    client: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        Full<Bytes>,
+    >,
+    /// Answered calls' latencies, when measured.
+    pub latencies: Option<std::sync::Arc<std::sync::Mutex<Vec<Duration>>>>,
+    /// Pause between tries.
+    pub pause: Duration,
+}
+
+impl RetryingClient {
+    /// A client of the manager at `address`.
+    pub fn new(address: SocketAddr, token: String) -> RetryingClient {
+        RetryingClient {
+            address,
+            token,
+            client: hyper_util::client::legacy::Client::builder(
+                hyper_util::rt::TokioExecutor::new(),
+            )
+            .build_http(),
+            latencies: None,
+            pause: Duration::from_millis(100),
+        }
+    }
+
+    async fn once(&self, method: &str, params: &Value) -> Result<Value, String> {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let request = hyper::Request::post(format!("http://{}/rpc/v0", self.address))
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {}", self.token))
+            .body(Full::new(Bytes::from(body.to_string())))
+            .map_err(|error| error.to_string())?;
+        let started = std::time::Instant::now();
+        let response = tokio::time::timeout(Duration::from_secs(20), self.client.request(request))
+            .await
+            .map_err(|_| "timed out".to_owned())?
+            .map_err(|error| format!("transport: {error}"))?;
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|error| format!("transport: {error}"))?
+            .to_bytes();
+        if let Some(latencies) = &self.latencies {
+            latencies
+                .lock()
+                .expect("the latency list")
+                .push(started.elapsed());
+        }
+        let value: Value =
+            serde_json::from_slice(&bytes).map_err(|error| format!("transport: {error}"))?;
+        match value.get("error") {
+            None => Ok(value.get("result").cloned().unwrap_or(Value::Null)),
+            Some(error) if error["code"] == json!(1) => Err(format!("temporary: {error}")),
+            Some(error) => Err(format!("final: {error}")),
+        }
+    }
+
+    /// The call's result, retrying transport failures and temporary errors; panics on
+    /// any other error.
+    pub async fn call(&self, method: &str, params: Value) -> Value {
+        for _ in 0..3000 {
+            match self.once(method, &params).await {
+                Ok(value) => return value,
+                Err(error) if error.starts_with("final") => panic!("{method}({params}): {error}"),
+                Err(_) => tokio::time::sleep(self.pause).await,
+            }
+        }
+        panic!("{method}({params}) never succeeded");
+    }
+}
+
+/// Drives one committed-capacity 2KiB sector of miner 1000 through its whole life the
+/// way a worker does: allocate, ticket, precommit, poll, seed, proof, poll, reserve,
+/// persist, finalize. Resubmits with a hard reset when a poll says `Failed`. Returns the
+/// sector number.
+pub async fn seal_one_sector(
+    client: &RetryingClient,
+    persist: &std::path::Path,
+    poll: Duration,
+) -> u64 {
+    let allocated = loop {
+        let answer = client
+            .call(
+                "Venus.AllocateSector",
+                json!([{"AllowedMiners": [1000], "AllowedProofTypes": [5]}]),
+            )
+            .await;
+        if !answer.is_null() {
+            break answer;
+        }
+        tokio::time::sleep(poll).await;
+    };
+    let number = allocated["ID"]["Number"].as_u64().expect("a sector number");
+    let sector = allocated["ID"].clone();
+    let ticket = client.call("Venus.AssignTicket", json!([sector])).await;
+    let ticket_bytes = unb64(ticket["Ticket"].as_str().expect("a ticket"));
+    let mut comm_r = [0u8; 32];
+    comm_r[..8].copy_from_slice(&number.to_le_bytes());
+    comm_r[31] = 0x0c;
+    let comm_d = cc_comm_d_2kib();
+    let pre = json!({"CommR": comm_r, "CommD": comm_d, "Ticket": ticket});
+    let mut reset = false;
+    loop {
+        let answer = client
+            .call("Venus.SubmitPreCommit", json!([allocated, pre, reset]))
+            .await;
+        assert_eq!(answer["Res"], json!(1), "precommit of {number}: {answer}");
+        match poll_until_final(client, "Venus.PollPreCommitState", &sector, poll).await {
+            3 => break,
+            5 => reset = true,
+            other => panic!("precommit of {number} ended in state {other}"),
+        }
+    }
+    let seed = loop {
+        let answer = client.call("Venus.WaitSeed", json!([sector, 5])).await;
+        if answer["ShouldWait"] == json!(false) {
+            break answer["Seed"].clone();
+        }
+        tokio::time::sleep(poll).await;
+    };
+    let seed_bytes = unb64(seed["Seed"].as_str().expect("a seed"));
+    let proof = fake_proof(1000, number, comm_r, comm_d, &ticket_bytes, &seed_bytes);
+    let mut reset = false;
+    loop {
+        let answer = client
+            .call(
+                "Venus.SubmitProof",
+                json!([sector, {"Proof": b64(&proof)}, reset]),
+            )
+            .await;
+        assert_eq!(answer["Res"], json!(1), "proof of {number}: {answer}");
+        match poll_until_final(client, "Venus.PollProofState", &sector, poll).await {
+            3 => break,
+            5 => reset = true,
+            other => panic!("proof of {number} ended in state {other}"),
+        }
+    }
+    let store = client
+        .call("Venus.StoreReserveSpace", json!([sector, 4096, []]))
+        .await;
+    assert_eq!(store["Name"], json!("persist-1"), "{store}");
+    place_persisted_files(persist, 1000, number);
+    assert_eq!(
+        client
+            .call(
+                "Venus.SubmitPersistedEx",
+                json!([sector, "persist-1", false])
+            )
+            .await,
+        json!(true)
+    );
+    client.call("Venus.ReportFinalized", json!([sector])).await;
+    number
+}
+
+async fn poll_until_final(
+    client: &RetryingClient,
+    method: &str,
+    sector: &Value,
+    poll: Duration,
+) -> u64 {
+    loop {
+        let answer = client.call(method, json!([sector])).await;
+        match answer["State"].as_u64() {
+            Some(1 | 2) => tokio::time::sleep(poll).await,
+            Some(state) => return state,
+            None => panic!("{method}: {answer}"),
+        }
+    }
+}
+
+/// Counts, over the devnet's canonical chain, how many precommit and prove-commit
+/// messages to miner 1000 carried each sector number.
+pub fn sector_message_counts(
+    devnet: &RunningDevnet,
+) -> std::collections::BTreeMap<u64, (usize, usize)> {
+    use fil_actor_miner_state::v18 as miner;
+    let chain = devnet.state().chain();
+    let mut counts = std::collections::BTreeMap::<u64, (usize, usize)>::new();
+    for tipset in chain.canonical() {
+        for message in chain.included_in(&tipset.key()) {
+            let message = message.message;
+            if message.to != Address::new_id(1000) {
+                continue;
+            }
+            if message.method_num == miner::Method::PreCommitSectorBatch2 as u64 {
+                let params: miner::PreCommitSectorBatchParams2 =
+                    fvm_ipld_encoding::from_slice(&message.params).expect("precommit params");
+                for sector in params.sectors {
+                    counts.entry(sector.sector_number).or_default().0 += 1;
+                }
+            } else if message.method_num == miner::Method::ProveCommitSectors3 as u64 {
+                let params: miner::ProveCommitSectors3Params =
+                    fvm_ipld_encoding::from_slice(&message.params).expect("prove params");
+                for activation in params.sector_activations {
+                    counts.entry(activation.sector_number).or_default().1 += 1;
+                }
+            }
+        }
+    }
+    counts
+}

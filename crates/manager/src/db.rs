@@ -39,7 +39,11 @@ pub enum Backend {
 /// The open database.
 #[derive(Clone, Debug)]
 pub struct Database {
+    /// Writes (and, for PostgreSQL, everything).
     pool: AnyPool,
+    /// Reads: for SQLite a separate pool, so readers never queue behind a writer's
+    /// commit (WAL lets them read while it writes); for PostgreSQL the same pool.
+    reader: AnyPool,
     backend: Backend,
 }
 
@@ -324,40 +328,50 @@ impl Database {
                 "{url:?} is not a database URL; write \"sqlite://sector-manager.db\" or \"postgres://user:password@host/database\""
             )));
         };
-        let options = AnyPoolOptions::new();
-        let pool = match backend {
-            Backend::Sqlite => {
-                // One connection writes at a time in SQLite; a single pooled connection
-                // makes that explicit and keeps transactions from failing with "busy".
-                options
-                    .max_connections(1)
-                    .after_connect(|connection, _| {
-                        Box::pin(async move {
-                            use sqlx::Executor as _;
-                            connection
-                                .execute(
-                                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                                     PRAGMA busy_timeout = 10000;",
-                                )
-                                .await?;
-                            Ok(())
-                        })
+        let sqlite_pool = |connections: u32, url: String| async move {
+            AnyPoolOptions::new()
+                .max_connections(connections)
+                .after_connect(|connection, _| {
+                    Box::pin(async move {
+                        use sqlx::Executor as _;
+                        connection
+                            .execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                                 PRAGMA busy_timeout = 10000;",
+                            )
+                            .await?;
+                        Ok(())
                     })
-                    .connect(&url)
-                    .await?
+                })
+                .connect(&url)
+                .await
+        };
+        let (pool, reader) = match backend {
+            Backend::Sqlite => {
+                // SQLite has one writer at a time: a single writing connection makes
+                // that explicit and keeps transactions from failing with "busy".
+                let pool = sqlite_pool(1, url.clone()).await?;
+                match backend {
+                    Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+                    Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+                }
+                let reader = sqlite_pool(max_connections.clamp(1, 8), url).await?;
+                (pool, reader)
             }
             Backend::Postgres => {
-                options
+                let pool = AnyPoolOptions::new()
                     .max_connections(max_connections.max(1))
                     .connect(&url)
-                    .await?
+                    .await?;
+                POSTGRES_MIGRATIONS.run(&pool).await?;
+                (pool.clone(), pool)
             }
         };
-        match backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
-        }
-        Ok(Database { pool, backend })
+        Ok(Database {
+            pool,
+            reader,
+            backend,
+        })
     }
 
     /// Which server this is.
@@ -367,6 +381,7 @@ impl Database {
 
     /// Closes every connection.
     pub async fn close(&self) {
+        self.reader.close().await;
         self.pool.close().await;
     }
 
@@ -459,7 +474,7 @@ impl Database {
         let last: Option<i64> =
             sqlx::query_scalar("SELECT last_allocated FROM sector_numbers WHERE miner = $1")
                 .bind(to_i64(miner)?)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.reader)
                 .await?;
         last.map(to_u64).transpose()
     }
@@ -475,7 +490,7 @@ impl Database {
         ))
         .bind(to_i64(miner)?)
         .bind(to_i64(number)?)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await?;
         row.map(|row| sector_row(&row)).transpose()
     }
@@ -492,7 +507,7 @@ impl Database {
         ))
         .bind(phase.map_or("", Phase::as_str))
         .bind(miner.map(to_i64).transpose()?.unwrap_or(-1))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         rows.iter().map(sector_row).collect()
     }
@@ -747,7 +762,7 @@ impl Database {
         let rows = sqlx::query("SELECT at, kind, detail FROM sector_events WHERE miner = $1 AND number = $2 ORDER BY id")
             .bind(to_i64(miner)?)
             .bind(to_i64(number)?)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?;
         rows.iter()
             .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
@@ -769,7 +784,7 @@ impl Database {
             "SELECT {SECTOR_COLUMNS} FROM sectors WHERE miner = $1 AND phase = 'sealing' AND {condition} ORDER BY number"
         ))
         .bind(to_i64(miner)?)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         rows.iter().map(sector_row).collect()
     }
@@ -859,7 +874,7 @@ impl Database {
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await?;
         match row {
             None => Ok(None),
@@ -876,7 +891,7 @@ impl Database {
             "SELECT number FROM message_sectors WHERE message_id = $1 ORDER BY number",
         )
         .bind(id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         numbers.into_iter().map(to_u64).collect()
     }
@@ -892,7 +907,7 @@ impl Database {
                 "SELECT {MESSAGE_COLUMNS} FROM messages WHERE state = $1 ORDER BY id"
             ))
             .bind(state.as_str())
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?;
             for row in &rows {
                 let mut message = message_row(row)?;
@@ -913,7 +928,7 @@ impl Database {
         let ids: Vec<i64> = sqlx::query_scalar("SELECT message_id FROM message_sectors WHERE miner = $1 AND number = $2 ORDER BY message_id")
             .bind(to_i64(miner)?)
             .bind(to_i64(number)?)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?;
         let mut messages = Vec::new();
         for id in ids {
@@ -1043,7 +1058,7 @@ impl Database {
     /// Every reservation.
     pub async fn reservations(&self) -> Result<Vec<ReservationRow>, DatabaseError> {
         let rows = sqlx::query("SELECT miner, number, store, bytes, reserved_by, reserved_at FROM reservations ORDER BY miner, number")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?;
         rows.iter()
             .map(|row| {
@@ -1114,7 +1129,7 @@ impl Database {
         let rows = sqlx::query(
             "SELECT name, dest, version, summary, last_ping FROM workers ORDER BY name",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         rows.iter()
             .map(|row| {

@@ -166,8 +166,9 @@ pub struct Manager {
     pub instance_id: String,
     /// How proofs are checked.
     pub proof_check: ProofCheck,
-    /// Serialises reservations (the ledger is read, decided on and written).
-    reservations: Mutex<()>,
+    /// The reservation ledger, loaded from the database on first use and written
+    /// through: every change is recorded in the database while this lock is held.
+    reservations: Mutex<Option<storage_alloc::ReservationLedger>>,
 }
 
 /// The current Unix time in seconds.
@@ -258,7 +259,7 @@ impl Manager {
             block_delay_secs: params.block_delay_secs.max(1),
             instance_id,
             proof_check,
-            reservations: Mutex::new(()),
+            reservations: Mutex::new(None),
         })
     }
 
@@ -982,26 +983,6 @@ impl Manager {
         candidates: &[String],
         requested_by: &str,
     ) -> Result<Option<StoreBasicInfo>, ApiError> {
-        let _serialised = self.reservations.lock().await;
-        let rows = self.db.reservations().await?;
-        let mut ledger =
-            storage_alloc::ReservationLedger::from_reservations(rows.iter().map(|row| {
-                storage_alloc::Reservation {
-                    sector: sector_fsm::types::SectorId {
-                        miner: row.miner,
-                        number: row.number,
-                    },
-                    store: row.store.clone(),
-                    bytes: row.bytes,
-                    reserved_by: row.reserved_by.clone(),
-                    reserved_at: sector_fsm::Timestamp::from_unix_millis(
-                        u64::try_from(row.reserved_at).unwrap_or(0) * 1000,
-                    ),
-                }
-            }))
-            .map_err(|error| {
-                ApiError::temporary(format!("the stored reservations are inconsistent: {error}"))
-            })?;
         let stores = self.stores.clone();
         let views = tokio::task::spawn_blocking(move || {
             storage_alloc::ledger_file::measure_stores(&stores)
@@ -1019,6 +1000,11 @@ impl Manager {
                 .then(|| candidates.iter().cloned().collect::<BTreeSet<_>>()),
             requested_by: requested_by.to_owned(),
             now: sector_fsm::Timestamp::from_unix_millis(u64::try_from(now).unwrap_or(0) * 1000),
+        };
+        let mut cached = self.reservations.lock().await;
+        let ledger = match &mut *cached {
+            Some(ledger) => ledger,
+            empty => empty.insert(self.load_reservations().await?),
         };
         match ledger.reserve(&request, &views, rand::random()) {
             Ok(reservation) => {
@@ -1039,6 +1025,65 @@ impl Manager {
                 Ok(None)
             }
         }
+    }
+
+    async fn load_reservations(&self) -> Result<storage_alloc::ReservationLedger, ApiError> {
+        let rows = self.db.reservations().await?;
+        storage_alloc::ReservationLedger::from_reservations(rows.iter().map(|row| {
+            storage_alloc::Reservation {
+                sector: sector_fsm::types::SectorId {
+                    miner: row.miner,
+                    number: row.number,
+                },
+                store: row.store.clone(),
+                bytes: row.bytes,
+                reserved_by: row.reserved_by.clone(),
+                reserved_at: sector_fsm::Timestamp::from_unix_millis(
+                    u64::try_from(row.reserved_at).unwrap_or(0) * 1000,
+                ),
+            }
+        }))
+        .map_err(|error| {
+            ApiError::temporary(format!("the stored reservations are inconsistent: {error}"))
+        })
+    }
+
+    /// Ends a sealing sector (finalized or aborted) and releases its reservation;
+    /// false when it was not sealing.
+    pub async fn end_sector(
+        &self,
+        sector: SectorId,
+        phase: Phase,
+        reason: Option<&str>,
+    ) -> Result<bool, ApiError> {
+        let mut cached = self.reservations.lock().await;
+        let ended = self
+            .db
+            .end_sector(sector.miner, sector.number, phase, reason, unix_now())
+            .await?;
+        if ended && let Some(ledger) = &mut *cached {
+            ledger.release(sector_fsm::types::SectorId {
+                miner: sector.miner,
+                number: sector.number,
+            });
+        }
+        Ok(ended)
+    }
+
+    /// Drops a sector's reservation; false when it had none.
+    pub async fn release_reservation(&self, sector: SectorId) -> Result<bool, ApiError> {
+        let mut cached = self.reservations.lock().await;
+        let released = self
+            .db
+            .release_reservation(sector.miner, sector.number)
+            .await?;
+        if let Some(ledger) = &mut *cached {
+            ledger.release(sector_fsm::types::SectorId {
+                miner: sector.miner,
+                number: sector.number,
+            });
+        }
+        Ok(released)
     }
 
     /// `Venus.SealingDefaults`.

@@ -382,7 +382,7 @@ pub struct RetryingClient {
         Full<Bytes>,
     >,
     /// Answered calls' latencies, when measured.
-    pub latencies: Option<std::sync::Arc<std::sync::Mutex<Vec<Duration>>>>,
+    pub latencies: Option<std::sync::Arc<std::sync::Mutex<Vec<(&'static str, Duration)>>>>,
     /// Pause between tries.
     pub pause: Duration,
 }
@@ -402,7 +402,7 @@ impl RetryingClient {
         }
     }
 
-    async fn once(&self, method: &str, params: &Value) -> Result<Value, String> {
+    async fn once(&self, method: &'static str, params: &Value) -> Result<Value, String> {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
         let request = hyper::Request::post(format!("http://{}/rpc/v0", self.address))
             .header("content-type", "application/json")
@@ -424,7 +424,7 @@ impl RetryingClient {
             latencies
                 .lock()
                 .expect("the latency list")
-                .push(started.elapsed());
+                .push((method, started.elapsed()));
         }
         let value: Value =
             serde_json::from_slice(&bytes).map_err(|error| format!("transport: {error}"))?;
@@ -437,7 +437,7 @@ impl RetryingClient {
 
     /// The call's result, retrying transport failures and temporary errors; panics on
     /// any other error.
-    pub async fn call(&self, method: &str, params: Value) -> Value {
+    pub async fn call(&self, method: &'static str, params: Value) -> Value {
         for _ in 0..3000 {
             match self.once(method, &params).await {
                 Ok(value) => return value,
@@ -472,12 +472,22 @@ pub async fn seal_one_sector(
     };
     let number = allocated["ID"]["Number"].as_u64().expect("a sector number");
     let sector = allocated["ID"].clone();
+    let report = |prev: &str, next: &str| {
+        json!([sector, {"Worker": {"Instance": "simulated", "Location": format!("/store/{number}")},
+            "StateChange": {"Prev": prev, "Next": next, "Event": "Event::Simulated"}, "Failure": null}])
+    };
+    client
+        .call("Venus.ReportState", report("Empty", "Allocated"))
+        .await;
     let ticket = client.call("Venus.AssignTicket", json!([sector])).await;
     let ticket_bytes = unb64(ticket["Ticket"].as_str().expect("a ticket"));
     let mut comm_r = [0u8; 32];
     comm_r[..8].copy_from_slice(&number.to_le_bytes());
     comm_r[31] = 0x0c;
     let comm_d = cc_comm_d_2kib();
+    client
+        .call("Venus.ReportState", report("Allocated", "PC2Done"))
+        .await;
     let pre = json!({"CommR": comm_r, "CommD": comm_d, "Ticket": ticket});
     let mut reset = false;
     loop {
@@ -499,6 +509,9 @@ pub async fn seal_one_sector(
         tokio::time::sleep(poll).await;
     };
     let seed_bytes = unb64(seed["Seed"].as_str().expect("a seed"));
+    client
+        .call("Venus.ReportState", report("PCLanded", "SeedAssigned"))
+        .await;
     let proof = fake_proof(1000, number, comm_r, comm_d, &ticket_bytes, &seed_bytes);
     let mut reset = false;
     loop {
@@ -529,13 +542,16 @@ pub async fn seal_one_sector(
             .await,
         json!(true)
     );
+    client
+        .call("Venus.ReportState", report("Persisted", "Finished"))
+        .await;
     client.call("Venus.ReportFinalized", json!([sector])).await;
     number
 }
 
 async fn poll_until_final(
     client: &RetryingClient,
-    method: &str,
+    method: &'static str,
     sector: &Value,
     poll: Duration,
 ) -> u64 {

@@ -1,0 +1,140 @@
+//! The API under load: simulated workers drive sectors (10,000 by default) through a
+//! manager on SQLite with fake proofs, against a devnet making a block every 50 ms,
+//! and the benchmark reports calls per second and latency percentiles.
+//!
+//! `cargo bench -p manager --bench api_load` (`SECTORS=…`, `WORKERS=…` to change the
+//! load, `DATABASE_URL=postgres://…` for PostgreSQL). It is a measurement, not a test:
+//! it asserts nothing about time.
+
+#![allow(clippy::print_stdout, reason = "a benchmark prints what it measured")]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use devnet::{DevnetConfig, ProofMode};
+use manager::config::BatchConfig;
+use manager::{ProofCheck, StartOptions};
+
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let sectors = setting("SECTORS", 10_000);
+    let workers = setting("WORKERS", 400);
+    let devnet = devnet::start(
+        DevnetConfig {
+            block_time: Duration::from_millis(50),
+            proofs: ProofMode::Fake,
+            ..DevnetConfig::default()
+        },
+        "127.0.0.1:0".parse().expect("an address"),
+    )
+    .await
+    .expect("start a devnet");
+    let home = tempfile::tempdir().expect("a home");
+    let persist = home.path().join("persist-1");
+    std::fs::create_dir_all(&persist).expect("a persistent store");
+    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://manager.db".to_owned());
+    let mut config = support::test_config(&devnet, url.clone(), &persist);
+    let batch = BatchConfig {
+        threshold: 128,
+        max_wait: Duration::from_secs(1),
+        check_interval: Duration::from_millis(200),
+    };
+    config.miners[0].commitment.pre.batch = batch;
+    config.miners[0].commitment.prove.batch = batch;
+    let running = manager::start(StartOptions {
+        home: home.path().to_owned(),
+        config,
+        proof_check: ProofCheck::Fake,
+        commit_tick: Duration::from_millis(200),
+    })
+    .await
+    .expect("start the manager");
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut client = support::RetryingClient::new(
+        running.address,
+        running.issue_token(&chain_client::auth::Permission::ALL),
+    );
+    client.latencies = Some(Arc::clone(&latencies));
+    client.pause = Duration::from_millis(50);
+    let started = Instant::now();
+    let claimed = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..workers)
+        .map(|_| {
+            let client = client.clone();
+            let persist = persist.clone();
+            let claimed = Arc::clone(&claimed);
+            tokio::spawn(async move {
+                while claimed.fetch_add(1, Ordering::Relaxed) < sectors {
+                    support::seal_one_sector(&client, &persist, Duration::from_millis(100)).await;
+                }
+            })
+        })
+        .collect();
+    let mut last_report = Instant::now();
+    for task in tasks {
+        while !task.is_finished() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if last_report.elapsed() > Duration::from_secs(10) {
+                let done = latencies.lock().expect("latencies").len();
+                println!("… {:?}: {done} calls answered", started.elapsed());
+                last_report = Instant::now();
+            }
+        }
+        task.await.expect("a simulated worker");
+    }
+    let elapsed = started.elapsed();
+    let measured = latencies.lock().expect("latencies").clone();
+    let mut by_method = std::collections::BTreeMap::<&str, Vec<Duration>>::new();
+    for (method, latency) in &measured {
+        by_method.entry(method).or_default().push(*latency);
+    }
+    let mut latencies: Vec<Duration> = measured.iter().map(|(_, latency)| *latency).collect();
+    latencies.sort_unstable();
+    let percentile = |p: f64| {
+        let index = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+        latencies.get(index).copied().unwrap_or_default()
+    };
+    println!(
+        "{sectors} sectors by {workers} simulated workers on {} in {elapsed:.1?}: {} calls, {:.0} calls/s; \
+         latency p50 {:?}, p90 {:?}, p99 {:?}, max {:?}",
+        if url.starts_with("sqlite") {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        },
+        latencies.len(),
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        percentile(0.50),
+        percentile(0.90),
+        percentile(0.99),
+        latencies.last().copied().unwrap_or_default(),
+    );
+    for (method, mut list) in by_method {
+        list.sort_unstable();
+        let p99 = list[((list.len() as f64 - 1.0) * 0.99).round() as usize];
+        println!(
+            "  {method:<28} {:>7} calls, p50 {:?}, p99 {p99:?}",
+            list.len(),
+            list[list.len() / 2]
+        );
+    }
+    running.stop().await;
+}

@@ -336,7 +336,7 @@ impl Database {
                         use sqlx::Executor as _;
                         connection
                             .execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                                  PRAGMA busy_timeout = 10000;",
                             )
                             .await?;
@@ -493,6 +493,48 @@ impl Database {
         .fetch_optional(&self.reader)
         .await?;
         row.map(|row| sector_row(&row)).transpose()
+    }
+
+    /// A sector and the message carrying its precommit (or, with `proof`, its proof),
+    /// in one read: what a poll needs.
+    pub async fn sector_with_message(
+        &self,
+        miner: u64,
+        number: u64,
+        proof: bool,
+    ) -> Result<Option<(SectorRow, Option<MessageRow>)>, DatabaseError> {
+        let message_columns: String = MESSAGE_COLUMNS
+            .split(',')
+            .map(|column| format!("m.{0} AS m_{0}", column.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sector_columns: String = SECTOR_COLUMNS
+            .split(',')
+            .map(|column| format!("s.{}", column.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let join = if proof {
+            "s.proof_message"
+        } else {
+            "s.pre_message"
+        };
+        let row = sqlx::query(&format!(
+            "SELECT {sector_columns}, {message_columns} FROM sectors s LEFT JOIN messages m ON m.id = {join} \
+             WHERE s.miner = $1 AND s.number = $2"
+        ))
+        .bind(to_i64(miner)?)
+        .bind(to_i64(number)?)
+        .fetch_optional(&self.reader)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let sector = sector_row(&row)?;
+        let message = match row.try_get::<Option<i64>, _>("m_id")? {
+            None => None,
+            Some(_) => Some(message_row_with(&row, "m_")?),
+        };
+        Ok(Some((sector, message)))
     }
 
     /// Sectors in `phase` (all phases for `None`), optionally of one miner, by number.
@@ -807,65 +849,37 @@ impl Database {
         sectors: &[u64],
         now: i64,
     ) -> Result<Option<i64>, DatabaseError> {
-        let mut transaction = self.pool.begin().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO messages (miner, purpose, msg_uuid, from_address, method, params, value, max_fee, state, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'created', $9, $9) RETURNING id",
-        )
-        .bind(to_i64(miner)?)
-        .bind(purpose.as_str())
-        .bind(msg_uuid)
-        .bind(from_address)
-        .bind(to_i64(method)?)
-        .bind(params.to_vec())
-        .bind(value)
-        .bind(max_fee)
-        .bind(now)
-        .fetch_one(&mut *transaction)
-        .await?;
-        let update = match purpose {
-            Purpose::PreCommit => {
-                "UPDATE sectors SET pre_message = $3, pre_need_send = 0, updated_at = $4 \
-                 WHERE miner = $1 AND number = $2 AND phase = 'sealing' AND pre_need_send = 1 AND pre_message IS NULL"
-            }
-            Purpose::ProveCommit => {
-                "UPDATE sectors SET proof_message = $3, proof_need_send = 0, updated_at = $4 \
-                 WHERE miner = $1 AND number = $2 AND phase = 'sealing' AND proof_need_send = 1 AND proof_message IS NULL"
-            }
-        };
-        for number in sectors {
-            let changed = sqlx::query(update)
-                .bind(to_i64(miner)?)
-                .bind(to_i64(*number)?)
-                .bind(id)
-                .bind(now)
-                .execute(&mut *transaction)
-                .await?
-                .rows_affected();
-            if changed != 1 {
-                transaction.rollback().await?;
-                return Ok(None);
-            }
-            sqlx::query(
-                "INSERT INTO message_sectors (message_id, miner, number) VALUES ($1, $2, $3)",
-            )
-            .bind(id)
-            .bind(to_i64(miner)?)
-            .bind(to_i64(*number)?)
-            .execute(&mut *transaction)
-            .await?;
-            record_event(
-                &mut transaction,
-                miner,
-                *number,
-                now,
-                "message_created",
-                &format!("{} #{id}", purpose.as_str()),
-            )
-            .await?;
+        // The outbox row must be on disk before the message can be pushed: with SQLite
+        // this commit is synced (`synchronous = FULL`), which also syncs every commit
+        // before it. Other commits use `NORMAL` (never corrupt; a power cut may lose the
+        // last ones, which the workers' retries recreate; nothing sent is lost, because
+        // nothing is sent before a synced commit).
+        let mut connection = self.pool.acquire().await?;
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA synchronous = FULL")
+                .execute(&mut *connection)
+                .await?;
         }
-        transaction.commit().await?;
-        Ok(Some(id))
+        let outcome = create_message_in(
+            &mut connection,
+            miner,
+            purpose,
+            msg_uuid,
+            from_address,
+            method,
+            params,
+            value,
+            max_fee,
+            sectors,
+            now,
+        )
+        .await;
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA synchronous = NORMAL")
+                .execute(&mut *connection)
+                .await?;
+        }
+        outcome
     }
 
     /// One outbox message.
@@ -1145,6 +1159,79 @@ impl Database {
     }
 }
 
+#[allow(clippy::too_many_arguments, reason = "one row's columns")]
+async fn create_message_in(
+    connection: &mut sqlx::pool::PoolConnection<Any>,
+    miner: u64,
+    purpose: Purpose,
+    msg_uuid: &str,
+    from_address: &str,
+    method: u64,
+    params: &[u8],
+    value: &str,
+    max_fee: &str,
+    sectors: &[u64],
+    now: i64,
+) -> Result<Option<i64>, DatabaseError> {
+    let mut transaction = sqlx::Connection::begin(&mut **connection).await?;
+    let id: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (miner, purpose, msg_uuid, from_address, method, params, value, max_fee, state, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'created', $9, $9) RETURNING id",
+        )
+        .bind(to_i64(miner)?)
+        .bind(purpose.as_str())
+        .bind(msg_uuid)
+        .bind(from_address)
+        .bind(to_i64(method)?)
+        .bind(params.to_vec())
+        .bind(value)
+        .bind(max_fee)
+        .bind(now)
+        .fetch_one(&mut *transaction)
+        .await?;
+    let update = match purpose {
+        Purpose::PreCommit => {
+            "UPDATE sectors SET pre_message = $3, pre_need_send = 0, updated_at = $4 \
+                 WHERE miner = $1 AND number = $2 AND phase = 'sealing' AND pre_need_send = 1 AND pre_message IS NULL"
+        }
+        Purpose::ProveCommit => {
+            "UPDATE sectors SET proof_message = $3, proof_need_send = 0, updated_at = $4 \
+                 WHERE miner = $1 AND number = $2 AND phase = 'sealing' AND proof_need_send = 1 AND proof_message IS NULL"
+        }
+    };
+    for number in sectors {
+        let changed = sqlx::query(update)
+            .bind(to_i64(miner)?)
+            .bind(to_i64(*number)?)
+            .bind(id)
+            .bind(now)
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected();
+        if changed != 1 {
+            transaction.rollback().await?;
+            return Ok(None);
+        }
+        sqlx::query("INSERT INTO message_sectors (message_id, miner, number) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(to_i64(miner)?)
+            .bind(to_i64(*number)?)
+            .execute(&mut *transaction)
+            .await?;
+        record_event(
+            &mut transaction,
+            miner,
+            *number,
+            now,
+            "message_created",
+            &format!("{} #{id}", purpose.as_str()),
+        )
+        .await?;
+    }
+    transaction.commit().await?;
+    Ok(Some(id))
+}
+
 async fn record_event(
     transaction: &mut Transaction<'_, Any>,
     miner: u64,
@@ -1213,26 +1300,33 @@ fn sector_row(row: &AnyRow) -> Result<SectorRow, DatabaseError> {
 }
 
 fn message_row(row: &AnyRow) -> Result<MessageRow, DatabaseError> {
+    message_row_with(row, "")
+}
+
+/// A message row from columns named with `prefix` (a join's aliases). The sectors it
+/// carries are not read.
+fn message_row_with(row: &AnyRow, prefix: &str) -> Result<MessageRow, DatabaseError> {
+    let column = |name: &str| format!("{prefix}{name}");
     Ok(MessageRow {
-        id: row.try_get("id")?,
-        miner: to_u64(row.try_get("miner")?)?,
-        purpose: Purpose::parse(&row.try_get::<String, _>("purpose")?)?,
-        msg_uuid: row.try_get("msg_uuid")?,
-        from_address: row.try_get("from_address")?,
-        method: to_u64(row.try_get("method")?)?,
-        params: row.try_get("params")?,
-        value: row.try_get("value")?,
-        max_fee: row.try_get("max_fee")?,
-        state: MessageState::parse(&row.try_get::<String, _>("state")?)?,
-        signed_cid: row.try_get("signed_cid")?,
-        signed_message: row.try_get("signed_message")?,
-        push_attempts: row.try_get("push_attempts")?,
-        nonce_passed_height: row.try_get("nonce_passed_height")?,
-        last_error: row.try_get("last_error")?,
-        executed_height: row.try_get("executed_height")?,
-        exit_code: row.try_get("exit_code")?,
-        receipt: row.try_get("receipt")?,
-        created_at: row.try_get("created_at")?,
+        id: row.try_get(column("id").as_str())?,
+        miner: to_u64(row.try_get(column("miner").as_str())?)?,
+        purpose: Purpose::parse(&row.try_get::<String, _>(column("purpose").as_str())?)?,
+        msg_uuid: row.try_get(column("msg_uuid").as_str())?,
+        from_address: row.try_get(column("from_address").as_str())?,
+        method: to_u64(row.try_get(column("method").as_str())?)?,
+        params: row.try_get(column("params").as_str())?,
+        value: row.try_get(column("value").as_str())?,
+        max_fee: row.try_get(column("max_fee").as_str())?,
+        state: MessageState::parse(&row.try_get::<String, _>(column("state").as_str())?)?,
+        signed_cid: row.try_get(column("signed_cid").as_str())?,
+        signed_message: row.try_get(column("signed_message").as_str())?,
+        push_attempts: row.try_get(column("push_attempts").as_str())?,
+        nonce_passed_height: row.try_get(column("nonce_passed_height").as_str())?,
+        last_error: row.try_get(column("last_error").as_str())?,
+        executed_height: row.try_get(column("executed_height").as_str())?,
+        exit_code: row.try_get(column("exit_code").as_str())?,
+        receipt: row.try_get(column("receipt").as_str())?,
+        created_at: row.try_get(column("created_at").as_str())?,
         sectors: Vec::new(),
     })
 }

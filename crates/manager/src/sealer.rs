@@ -41,6 +41,9 @@ pub mod randomness_tag {
 /// a day of epochs plus the chain finality).
 pub const MAX_PRE_COMMIT_RANDOMNESS_LOOKBACK: i64 = 2880 + 900;
 
+/// How long a head read is reused by polls.
+pub const HEAD_REUSE: Duration = Duration::from_millis(250);
+
 /// A JSON-RPC error the API answers.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message} (code {code})")]
@@ -166,6 +169,8 @@ pub struct Manager {
     pub instance_id: String,
     /// How proofs are checked.
     pub proof_check: ProofCheck,
+    /// The last head read from the chain and when, shared by the polls.
+    head: std::sync::Mutex<Option<(std::time::Instant, chain_client::types::TipSet)>>,
     /// The reservation ledger, loaded from the database on first use and written
     /// through: every change is recorded in the database while this lock is held.
     reservations: Mutex<Option<storage_alloc::ReservationLedger>>,
@@ -260,7 +265,27 @@ impl Manager {
             instance_id,
             proof_check,
             reservations: Mutex::new(None),
+            head: std::sync::Mutex::new(None),
         })
+    }
+
+    /// The chain's head as read at most [`HEAD_REUSE`] ago. Polls and seed waits, by
+    /// far the most frequent calls, share one read instead of asking the node each;
+    /// answers that depend on it are at most that much behind the chain, which only
+    /// delays a worker's next step.
+    pub async fn recent_head(&self) -> Result<chain_client::types::TipSet, ApiError> {
+        let now = std::time::Instant::now();
+        if let Ok(cached) = self.head.lock()
+            && let Some((at, head)) = &*cached
+            && now.duration_since(*at) < HEAD_REUSE
+        {
+            return Ok(head.clone());
+        }
+        let head = self.chain.chain_head().await?;
+        if let Ok(mut cached) = self.head.lock() {
+            *cached = Some((now, head.clone()));
+        }
+        Ok(head)
     }
 
     async fn sealing_sector(&self, sector: SectorId) -> Result<SectorRow, ApiError> {
@@ -523,22 +548,24 @@ impl Manager {
         reply(SubmitResult::Accepted, None)
     }
 
-    async fn poll(&self, row: &SectorRow, proof: bool) -> Result<PollStateResponse, ApiError> {
-        let id = SectorId {
-            miner: row.miner,
-            number: row.number,
-        };
+    async fn poll(&self, sector: SectorId, proof: bool) -> Result<PollStateResponse, ApiError> {
+        let (row, message) = self
+            .db
+            .sector_with_message(sector.miner, sector.number, proof)
+            .await?
+            .ok_or_else(|| ApiError::sector_not_found(sector, "never allocated by this manager"))?;
+        if row.phase != Phase::Sealing {
+            // The same answer as every other sealing call about an ended sector.
+            self.sealing_sector(sector).await?;
+        }
+        let id = sector;
         let miner = self.miner(id)?;
-        let (submitted, need_send, message_id) = if proof {
-            (row.proof.is_some(), row.proof_need_send, row.proof_message)
+        let (submitted, need_send) = if proof {
+            (row.proof.is_some(), row.proof_need_send)
         } else {
-            (row.pre.is_some(), row.pre_need_send, row.pre_message)
+            (row.pre.is_some(), row.pre_need_send)
         };
-        let message = match message_id {
-            Some(id) => self.db.message(id).await?,
-            None => None,
-        };
-        let head = self.chain.chain_head().await?;
+        let head = self.recent_head().await?;
         let decision = poll_decision(
             submitted,
             need_send,
@@ -585,8 +612,7 @@ impl Manager {
         &self,
         sector: SectorId,
     ) -> Result<PollStateResponse, ApiError> {
-        let row = self.sealing_sector(sector).await?;
-        self.poll(&row, false).await
+        self.poll(sector, false).await
     }
 
     /// `Venus.WaitSeed`.
@@ -597,7 +623,7 @@ impl Manager {
     ) -> Result<WaitSeedResponse, ApiError> {
         let row = self.sealing_sector(sector).await?;
         let miner = self.miner(sector)?;
-        let head = self.chain.chain_head().await?;
+        let head = self.recent_head().await?;
         let pre_commit_epoch = match self
             .chain
             .state_sector_pre_commit_info(&miner.address, sector.number, &head.key())
@@ -806,8 +832,7 @@ impl Manager {
 
     /// `Venus.PollProofState`.
     pub async fn poll_proof_state(&self, sector: SectorId) -> Result<PollStateResponse, ApiError> {
-        let row = self.sealing_sector(sector).await?;
-        self.poll(&row, true).await
+        self.poll(sector, true).await
     }
 
     /// `Venus.SubmitPersistedEx`: true when every file of the sector is in the store.
@@ -1001,30 +1026,47 @@ impl Manager {
             requested_by: requested_by.to_owned(),
             now: sector_fsm::Timestamp::from_unix_millis(u64::try_from(now).unwrap_or(0) * 1000),
         };
-        let mut cached = self.reservations.lock().await;
-        let ledger = match &mut *cached {
-            Some(ledger) => ledger,
-            empty => empty.insert(self.load_reservations().await?),
+        // Decide under the lock; write after it, so reservations of different sectors
+        // do not wait for each other's commits. A repeat that changes nothing writes
+        // nothing; a failed write takes the decision back.
+        let key = sector_fsm::types::SectorId {
+            miner: sector.miner,
+            number: sector.number,
         };
-        match ledger.reserve(&request, &views, rand::random()) {
-            Ok(reservation) => {
-                self.db
-                    .put_reservation(&ReservationRow {
-                        miner: sector.miner,
-                        number: sector.number,
-                        store: reservation.store.clone(),
-                        bytes,
-                        reserved_by: requested_by.to_owned(),
-                        reserved_at: now,
-                    })
-                    .await?;
-                Ok(self.store_basic_info(&reservation.store))
+        let (reservation, previous) = {
+            let mut cached = self.reservations.lock().await;
+            let ledger = match &mut *cached {
+                Some(ledger) => ledger,
+                empty => empty.insert(self.load_reservations().await?),
+            };
+            let previous = ledger.reservation_of(key).cloned();
+            match ledger.reserve(&request, &views, rand::random()) {
+                Ok(reservation) => (reservation, previous),
+                Err(no_store) => {
+                    tracing::warn!(%sector, %no_store, "no persistent store fits");
+                    return Ok(None);
+                }
             }
-            Err(no_store) => {
-                tracing::warn!(%sector, %no_store, "no persistent store fits");
-                Ok(None)
+        };
+        if previous.as_ref() != Some(&reservation) {
+            let written = self
+                .db
+                .put_reservation(&ReservationRow {
+                    miner: sector.miner,
+                    number: sector.number,
+                    store: reservation.store.clone(),
+                    bytes,
+                    reserved_by: requested_by.to_owned(),
+                    reserved_at: now,
+                })
+                .await;
+            if let Err(error) = written {
+                // Forget the cache: it is reloaded from the database on next use.
+                *self.reservations.lock().await = None;
+                return Err(error.into());
             }
         }
+        Ok(self.store_basic_info(&reservation.store))
     }
 
     async fn load_reservations(&self) -> Result<storage_alloc::ReservationLedger, ApiError> {

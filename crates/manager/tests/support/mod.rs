@@ -368,6 +368,9 @@ impl Harness {
     }
 }
 
+/// Answered calls' methods and latencies, shared by simulated workers.
+pub type Latencies = std::sync::Arc<std::sync::Mutex<Vec<(&'static str, Duration)>>>;
+
 /// A damocles-like worker's calls, retried as a worker retries them: a transport
 /// failure (the manager is down) or a temporary error (code 1) is tried again after a
 /// pause; any other error is returned. Latencies of answered calls are recorded.
@@ -382,7 +385,7 @@ pub struct RetryingClient {
         Full<Bytes>,
     >,
     /// Answered calls' latencies, when measured.
-    pub latencies: Option<std::sync::Arc<std::sync::Mutex<Vec<(&'static str, Duration)>>>>,
+    pub latencies: Option<Latencies>,
     /// Pause between tries.
     pub pause: Duration,
 }

@@ -1,5 +1,5 @@
 //! The API under load: simulated workers drive sectors (10,000 by default) through a
-//! manager on SQLite with fake proofs, against a devnet making a block every 50 ms,
+//! `sector-manager` process on SQLite with fake proofs, against a devnet making a block every 50 ms,
 //! and the benchmark reports calls per second and latency percentiles.
 //!
 //! `cargo bench -p manager --bench api_load` (`SECTORS=…`, `WORKERS=…` to change the
@@ -16,8 +16,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use devnet::{DevnetConfig, ProofMode};
-use manager::config::BatchConfig;
-use manager::{ProofCheck, StartOptions};
 
 fn setting(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -51,27 +49,58 @@ async fn run() {
     let persist = home.path().join("persist-1");
     std::fs::create_dir_all(&persist).expect("a persistent store");
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://manager.db".to_owned());
-    let mut config = support::test_config(&devnet, url.clone(), &persist);
-    let batch = BatchConfig {
-        threshold: 128,
-        max_wait: Duration::from_secs(1),
-        check_interval: Duration::from_millis(200),
-    };
-    config.miners[0].commitment.pre.batch = batch;
-    config.miners[0].commitment.prove.batch = batch;
-    let running = manager::start(StartOptions {
-        home: home.path().to_owned(),
-        config,
-        proof_check: ProofCheck::Fake,
-        commit_tick: Duration::from_millis(200),
-    })
-    .await
-    .expect("start the manager");
-    let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let mut client = support::RetryingClient::new(
-        running.address,
-        running.issue_token(&chain_client::auth::Permission::ALL),
+    // The manager runs as its own process, as in production, so its tasks do not share
+    // a runtime with the simulated workers.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("its address")
+        .port();
+    let config = format!(
+        r#"
+[Common]
+Listen = "127.0.0.1:{port}"
+[Common.API]
+Chain = "{chain}"
+[Common.DB]
+URL = "{url}"
+[[Common.PersistStores]]
+Name = "persist-1"
+Path = "{persist}"
+
+[[Miners]]
+Actor = 1000
+[Miners.Commitment]
+Confidence = 2
+[Miners.Commitment.Pre]
+Batch = {{ Threshold = 128, MaxWait = "1s", CheckInterval = "200ms" }}
+[Miners.Commitment.Prove]
+Batch = {{ Threshold = 128, MaxWait = "1s", CheckInterval = "200ms" }}
+[Miners.Sealing]
+SeedConfidence = 1
+"#,
+        chain = devnet.connection_string(Some(&devnet.admin_token)),
+        persist = persist.display(),
     );
+    std::fs::write(home.path().join("sector-manager.toml"), config).expect("write the config");
+    let log = std::fs::File::create(home.path().join("manager.log")).expect("a log file");
+    let mut manager = std::process::Command::new(env!("CARGO_BIN_EXE_sector-manager"))
+        .arg("--home")
+        .arg(home.path())
+        .args(["daemon", "run", "--fake-proofs"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start sector-manager");
+    let token_path = home.path().join("token");
+    while !token_path.exists() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let token = std::fs::read_to_string(&token_path).expect("the admin token");
+    let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("an address");
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut client = support::RetryingClient::new(address, token);
     client.latencies = Some(Arc::clone(&latencies));
     client.pause = Duration::from_millis(50);
     let started = Instant::now();
@@ -136,5 +165,6 @@ async fn run() {
             list[list.len() / 2]
         );
     }
-    running.stop().await;
+    manager.kill().expect("stop the manager");
+    manager.wait().expect("reap it");
 }

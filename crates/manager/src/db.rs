@@ -703,26 +703,30 @@ impl Database {
         Ok(())
     }
 
-    /// Records a worker's state report.
-    pub async fn report_state(
+    /// Records workers' state reports, many in one transaction: (miner, number,
+    /// worker instance, report JSON, time). Only sealing sectors are changed.
+    pub async fn report_states(
         &self,
-        miner: u64,
-        number: u64,
-        instance: &str,
-        report: &str,
-        now: i64,
+        reports: &[(u64, u64, String, String, i64)],
     ) -> Result<(), DatabaseError> {
-        sqlx::query(
-            "UPDATE sectors SET latest_state = $3, worker_instance = $4, updated_at = $5 \
-             WHERE miner = $1 AND number = $2 AND phase = 'sealing'",
-        )
-        .bind(to_i64(miner)?)
-        .bind(to_i64(number)?)
-        .bind(report)
-        .bind(instance)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
+        if reports.is_empty() {
+            return Ok(());
+        }
+        let mut transaction = self.pool.begin().await?;
+        for (miner, number, instance, report, now) in reports {
+            sqlx::query(
+                "UPDATE sectors SET latest_state = $3, worker_instance = $4, updated_at = $5 \
+                 WHERE miner = $1 AND number = $2 AND phase = 'sealing'",
+            )
+            .bind(to_i64(*miner)?)
+            .bind(to_i64(*number)?)
+            .bind(report)
+            .bind(instance)
+            .bind(*now)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        transaction.commit().await?;
         Ok(())
     }
 

@@ -137,7 +137,10 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningManager> {
     });
     let tasks = vec![
         tokio::spawn(server::serve(listener, state, stopped.clone())),
-        tokio::spawn(outbox::CommitManager::new(Arc::clone(&manager)).run(commit_tick, stopped)),
+        tokio::spawn(
+            outbox::CommitManager::new(Arc::clone(&manager)).run(commit_tick, stopped.clone()),
+        ),
+        tokio::spawn(Arc::clone(&manager).flush_reports_until(stopped)),
     ];
     tracing::info!(%address, miners = manager.miners.len(), "the sector manager is serving");
     Ok(RunningManager {

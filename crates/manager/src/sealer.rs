@@ -41,6 +41,12 @@ pub mod randomness_tag {
 /// a day of epochs plus the chain finality).
 pub const MAX_PRE_COMMIT_RANDOMNESS_LOOKBACK: i64 = 2880 + 900;
 
+/// A state report waiting to be written: worker instance, report JSON, time.
+type PendingReport = (String, String, i64);
+
+/// How often state reports are written.
+pub const REPORT_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
+
 /// How long a head read is reused by polls.
 pub const HEAD_REUSE: Duration = Duration::from_millis(250);
 
@@ -169,6 +175,11 @@ pub struct Manager {
     pub instance_id: String,
     /// How proofs are checked.
     pub proof_check: ProofCheck,
+    /// State reports not yet written, the latest per sector. They are informational
+    /// (what a worker last said), the most frequent write by far, and written together
+    /// every [`REPORT_FLUSH_INTERVAL`]; a crash loses at most that much of them, which
+    /// the workers' next reports replace.
+    pending_reports: std::sync::Mutex<std::collections::HashMap<(u64, u64), PendingReport>>,
     /// The last head read from the chain and when, shared by the polls.
     head: std::sync::Mutex<Option<(std::time::Instant, chain_client::types::TipSet)>>,
     /// The reservation ledger, loaded from the database on first use and written
@@ -266,6 +277,7 @@ impl Manager {
             proof_check,
             reservations: Mutex::new(None),
             head: std::sync::Mutex::new(None),
+            pending_reports: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -900,21 +912,65 @@ impl Manager {
             .ok_or_else(|| ApiError::sector_not_found(sector, "never allocated by this manager"))?;
         if row.phase == Phase::Sealing {
             let text = serde_json::to_string(report).unwrap_or_default();
-            self.db
-                .report_state(
-                    sector.miner,
-                    sector.number,
-                    &report.worker.instance,
-                    &text,
-                    unix_now(),
-                )
-                .await?;
+            if let Ok(mut pending) = self.pending_reports.lock() {
+                pending.insert(
+                    (sector.miner, sector.number),
+                    (report.worker.instance.clone(), text, unix_now()),
+                );
+            }
         }
         Ok(SectorStateResponse {
             id: sector,
             finalized: row.phase == Phase::Finalized,
             abort_reason: row.abort_reason,
         })
+    }
+
+    /// Writes the state reports received since the last flush.
+    pub async fn flush_reports(&self) -> Result<(), DatabaseError> {
+        let pending: Vec<(u64, u64, String, String, i64)> = match self.pending_reports.lock() {
+            Ok(mut pending) => pending
+                .drain()
+                .map(|((miner, number), (instance, report, at))| {
+                    (miner, number, instance, report, at)
+                })
+                .collect(),
+            Err(_) => return Ok(()),
+        };
+        let written = self.db.report_states(&pending).await;
+        if written.is_err()
+            && let Ok(mut waiting) = self.pending_reports.lock()
+        {
+            // Keep them for the next try, unless a newer report arrived meanwhile.
+            for (miner, number, instance, report, at) in pending {
+                waiting
+                    .entry((miner, number))
+                    .or_insert((instance, report, at));
+            }
+        }
+        written
+    }
+
+    /// Writes state reports every [`REPORT_FLUSH_INTERVAL`] until `stop`, then once more.
+    pub async fn flush_reports_until(
+        self: Arc<Self>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            let stopping = tokio::select! {
+                () = tokio::time::sleep(REPORT_FLUSH_INTERVAL) => false,
+                _ = stop.wait_for(|stopped| *stopped) => true,
+            };
+            if stopping {
+                if let Err(error) = self.flush_reports().await {
+                    tracing::warn!(%error, "writing the last state reports failed");
+                }
+                return;
+            }
+            if let Err(error) = self.flush_reports().await {
+                tracing::warn!(%error, "writing state reports failed; they are kept for the next try");
+            }
+        }
     }
 
     /// `Venus.ReportFinalized`.

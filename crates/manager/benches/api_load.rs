@@ -84,7 +84,7 @@ SeedConfidence = 1
     );
     std::fs::write(home.path().join("sector-manager.toml"), config).expect("write the config");
     let log = std::fs::File::create(home.path().join("manager.log")).expect("a log file");
-    let mut manager = std::process::Command::new(env!("CARGO_BIN_EXE_sector-manager"))
+    let manager = std::process::Command::new(env!("CARGO_BIN_EXE_sector-manager"))
         .arg("--home")
         .arg(home.path())
         .args(["daemon", "run", "--fake-proofs"])
@@ -92,6 +92,7 @@ SeedConfidence = 1
         .stdout(std::process::Stdio::null())
         .stderr(log)
         .spawn()
+        .map(KillOnDrop)
         .expect("start sector-manager");
     let token_path = home.path().join("token");
     while !token_path.exists() {
@@ -165,6 +166,15 @@ SeedConfidence = 1
             list[list.len() / 2]
         );
     }
-    manager.kill().expect("stop the manager");
-    manager.wait().expect("reap it");
+    drop(manager);
+}
+
+/// The manager's process, killed when the benchmark ends or panics.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

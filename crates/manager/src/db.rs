@@ -39,6 +39,9 @@ pub enum Backend {
 /// The open database.
 #[derive(Clone, Debug)]
 pub struct Database {
+    /// Where SQLite writes run: a thread of its own with its own runtime (see
+    /// [`Database::on_writer`]); none for PostgreSQL.
+    writer: Option<tokio::runtime::Handle>,
     /// Writes (and, for PostgreSQL, everything).
     pool: AnyPool,
     /// Reads: for SQLite a separate pool, so readers never queue behind a writer's
@@ -367,11 +370,33 @@ impl Database {
                 (pool.clone(), pool)
             }
         };
+        let writer = match backend {
+            Backend::Sqlite => Some(writer_thread()?),
+            Backend::Postgres => None,
+        };
         Ok(Database {
+            writer,
             pool,
             reader,
             backend,
         })
+    }
+
+    /// Runs a write. With SQLite every write goes through one connection; run on the
+    /// callers' runtime, each of a write's statements would wait for its turn among
+    /// every request being served before the next could start, and the connection
+    /// would sit idle in between. On the writer thread, whose runtime runs nothing else,
+    /// a write's statements follow each other at once.
+    async fn on_writer<T: Send + 'static>(
+        &self,
+        write: impl Future<Output = Result<T, DatabaseError>> + Send + 'static,
+    ) -> Result<T, DatabaseError> {
+        match &self.writer {
+            Some(writer) => writer.spawn(write).await.map_err(|error| {
+                DatabaseError::Corrupt(format!("the database writer stopped: {error}"))
+            })?,
+            None => write.await,
+        }
     }
 
     /// Which server this is.
@@ -424,49 +449,53 @@ impl Database {
         proof_type: u64,
         min: u64,
         max: Option<u64>,
-        taken_on_chain: &(dyn Fn(u64) -> bool + Sync),
+        taken_on_chain: Box<dyn Fn(u64) -> bool + Send + Sync>,
         now: i64,
     ) -> Result<Option<u64>, DatabaseError> {
-        let mut transaction = self.pool.begin().await?;
-        let last: Option<i64> =
-            sqlx::query_scalar("SELECT last_allocated FROM sector_numbers WHERE miner = $1")
-                .bind(to_i64(miner)?)
-                .fetch_optional(&mut *transaction)
-                .await?;
-        let mut candidate = last.map(to_u64).transpose()?.unwrap_or(0).max(min) + 1;
-        // Skip numbers the chain already knows (allocated by another tool), but only so
-        // far: a long run of them means the counter is far behind and an operator should
-        // raise MinNumber.
-        let mut skipped = 0;
-        while taken_on_chain(candidate) && skipped < 10_000 {
-            candidate += 1;
-            skipped += 1;
-        }
-        if max.is_some_and(|max| candidate > max) || taken_on_chain(candidate) {
-            transaction.rollback().await?;
-            return Ok(None);
-        }
-        sqlx::query(
-            "INSERT INTO sector_numbers (miner, last_allocated) VALUES ($1, $2) \
-             ON CONFLICT (miner) DO UPDATE SET last_allocated = excluded.last_allocated",
-        )
-        .bind(to_i64(miner)?)
-        .bind(to_i64(candidate)?)
-        .execute(&mut *transaction)
-        .await?;
-        sqlx::query(
-            "INSERT INTO sectors (miner, number, proof_type, phase, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'sealing', $4, $4)",
-        )
-        .bind(to_i64(miner)?)
-        .bind(to_i64(candidate)?)
-        .bind(to_i64(proof_type)?)
-        .bind(now)
-        .execute(&mut *transaction)
-        .await?;
-        record_event(&mut transaction, miner, candidate, now, "allocated", "").await?;
-        transaction.commit().await?;
-        Ok(Some(candidate))
+        let pool = self.pool.clone();
+        self.on_writer(async move {
+            let mut transaction = pool.begin().await?;
+            let last: Option<i64> =
+                sqlx::query_scalar("SELECT last_allocated FROM sector_numbers WHERE miner = $1")
+                    .bind(to_i64(miner)?)
+                    .fetch_optional(&mut *transaction)
+                    .await?;
+            let mut candidate = last.map(to_u64).transpose()?.unwrap_or(0).max(min) + 1;
+            // Skip numbers the chain already knows (allocated by another tool), but only so
+            // far: a long run of them means the counter is far behind and an operator should
+            // raise MinNumber.
+            let mut skipped = 0;
+            while taken_on_chain(candidate) && skipped < 10_000 {
+                candidate += 1;
+                skipped += 1;
+            }
+            if max.is_some_and(|max| candidate > max) || taken_on_chain(candidate) {
+                transaction.rollback().await?;
+                return Ok(None);
+            }
+            sqlx::query(
+                "INSERT INTO sector_numbers (miner, last_allocated) VALUES ($1, $2) \
+                 ON CONFLICT (miner) DO UPDATE SET last_allocated = excluded.last_allocated",
+            )
+            .bind(to_i64(miner)?)
+            .bind(to_i64(candidate)?)
+            .execute(&mut *transaction)
+            .await?;
+            sqlx::query(
+                "INSERT INTO sectors (miner, number, proof_type, phase, created_at, updated_at) \
+                 VALUES ($1, $2, $3, 'sealing', $4, $4)",
+            )
+            .bind(to_i64(miner)?)
+            .bind(to_i64(candidate)?)
+            .bind(to_i64(proof_type)?)
+            .bind(now)
+            .execute(&mut *transaction)
+            .await?;
+            record_event(&mut transaction, miner, candidate, now, "allocated", "").await?;
+            transaction.commit().await?;
+            Ok(Some(candidate))
+        })
+        .await
     }
 
     /// The last number allocated for `miner`.
@@ -563,26 +592,31 @@ impl Database {
         epoch: i64,
         now: i64,
     ) -> Result<(), DatabaseError> {
-        let mut transaction = self.pool.begin().await?;
-        sqlx::query("UPDATE sectors SET ticket = $3, ticket_epoch = $4, updated_at = $5 WHERE miner = $1 AND number = $2")
-            .bind(to_i64(miner)?)
-            .bind(to_i64(number)?)
-            .bind(ticket.to_vec())
-            .bind(epoch)
-            .bind(now)
-            .execute(&mut *transaction)
+        let pool = self.pool.clone();
+        let ticket = ticket.to_vec();
+        self.on_writer(async move {
+            let mut transaction = pool.begin().await?;
+            sqlx::query("UPDATE sectors SET ticket = $3, ticket_epoch = $4, updated_at = $5 WHERE miner = $1 AND number = $2")
+                .bind(to_i64(miner)?)
+                .bind(to_i64(number)?)
+                .bind(ticket.to_vec())
+                .bind(epoch)
+                .bind(now)
+                .execute(&mut *transaction)
+                .await?;
+            record_event(
+                &mut transaction,
+                miner,
+                number,
+                now,
+                "ticket",
+                &format!("epoch {epoch}"),
+            )
             .await?;
-        record_event(
-            &mut transaction,
-            miner,
-            number,
-            now,
-            "ticket",
-            &format!("epoch {epoch}"),
-        )
-        .await?;
-        transaction.commit().await?;
-        Ok(())
+            transaction.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Records a precommit submission and queues it for a message, replacing any earlier
@@ -593,35 +627,40 @@ impl Database {
         number: u64,
         pre: &PreCommitRecord,
     ) -> Result<bool, DatabaseError> {
-        let mut transaction = self.pool.begin().await?;
-        let changed = sqlx::query(
-            "UPDATE sectors SET pre_comm_r = $3, pre_comm_d = $4, pre_ticket = $5, pre_ticket_epoch = $6, \
-             pre_submitted_at = $7, pre_need_send = 1, pre_message = NULL, updated_at = $7 \
-             WHERE miner = $1 AND number = $2 AND phase = 'sealing'",
-        )
-        .bind(to_i64(miner)?)
-        .bind(to_i64(number)?)
-        .bind(pre.comm_r.clone())
-        .bind(pre.comm_d.clone())
-        .bind(pre.ticket.clone())
-        .bind(pre.ticket_epoch)
-        .bind(pre.submitted_at)
-        .execute(&mut *transaction)
-        .await?
-        .rows_affected();
-        if changed == 1 {
-            record_event(
-                &mut transaction,
-                miner,
-                number,
-                pre.submitted_at,
-                "pre_commit_submitted",
-                "",
+        let pool = self.pool.clone();
+        let pre = pre.clone();
+        self.on_writer(async move {
+            let mut transaction = pool.begin().await?;
+            let changed = sqlx::query(
+                "UPDATE sectors SET pre_comm_r = $3, pre_comm_d = $4, pre_ticket = $5, pre_ticket_epoch = $6, \
+                 pre_submitted_at = $7, pre_need_send = 1, pre_message = NULL, updated_at = $7 \
+                 WHERE miner = $1 AND number = $2 AND phase = 'sealing'",
             )
-            .await?;
-        }
-        transaction.commit().await?;
-        Ok(changed == 1)
+            .bind(to_i64(miner)?)
+            .bind(to_i64(number)?)
+            .bind(pre.comm_r.clone())
+            .bind(pre.comm_d.clone())
+            .bind(pre.ticket.clone())
+            .bind(pre.ticket_epoch)
+            .bind(pre.submitted_at)
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected();
+            if changed == 1 {
+                record_event(
+                    &mut transaction,
+                    miner,
+                    number,
+                    pre.submitted_at,
+                    "pre_commit_submitted",
+                    "",
+                )
+                .await?;
+            }
+            transaction.commit().await?;
+            Ok(changed == 1)
+        })
+        .await
     }
 
     /// Records the seed handed out.
@@ -633,26 +672,31 @@ impl Database {
         epoch: i64,
         now: i64,
     ) -> Result<(), DatabaseError> {
-        let mut transaction = self.pool.begin().await?;
-        sqlx::query("UPDATE sectors SET seed = $3, seed_epoch = $4, updated_at = $5 WHERE miner = $1 AND number = $2")
-            .bind(to_i64(miner)?)
-            .bind(to_i64(number)?)
-            .bind(seed.to_vec())
-            .bind(epoch)
-            .bind(now)
-            .execute(&mut *transaction)
+        let pool = self.pool.clone();
+        let seed = seed.to_vec();
+        self.on_writer(async move {
+            let mut transaction = pool.begin().await?;
+            sqlx::query("UPDATE sectors SET seed = $3, seed_epoch = $4, updated_at = $5 WHERE miner = $1 AND number = $2")
+                .bind(to_i64(miner)?)
+                .bind(to_i64(number)?)
+                .bind(seed.to_vec())
+                .bind(epoch)
+                .bind(now)
+                .execute(&mut *transaction)
+                .await?;
+            record_event(
+                &mut transaction,
+                miner,
+                number,
+                now,
+                "seed",
+                &format!("epoch {epoch}"),
+            )
             .await?;
-        record_event(
-            &mut transaction,
-            miner,
-            number,
-            now,
-            "seed",
-            &format!("epoch {epoch}"),
-        )
-        .await?;
-        transaction.commit().await?;
-        Ok(())
+            transaction.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Records a proof submission and queues it for a message, replacing any earlier one.
@@ -663,23 +707,28 @@ impl Database {
         proof: &[u8],
         now: i64,
     ) -> Result<bool, DatabaseError> {
-        let mut transaction = self.pool.begin().await?;
-        let changed = sqlx::query(
-            "UPDATE sectors SET proof = $3, proof_submitted_at = $4, proof_need_send = 1, proof_message = NULL, \
-             updated_at = $4 WHERE miner = $1 AND number = $2 AND phase = 'sealing'",
-        )
-        .bind(to_i64(miner)?)
-        .bind(to_i64(number)?)
-        .bind(proof.to_vec())
-        .bind(now)
-        .execute(&mut *transaction)
-        .await?
-        .rows_affected();
-        if changed == 1 {
-            record_event(&mut transaction, miner, number, now, "proof_submitted", "").await?;
-        }
-        transaction.commit().await?;
-        Ok(changed == 1)
+        let pool = self.pool.clone();
+        let proof = proof.to_vec();
+        self.on_writer(async move {
+            let mut transaction = pool.begin().await?;
+            let changed = sqlx::query(
+                "UPDATE sectors SET proof = $3, proof_submitted_at = $4, proof_need_send = 1, proof_message = NULL, \
+                 updated_at = $4 WHERE miner = $1 AND number = $2 AND phase = 'sealing'",
+            )
+            .bind(to_i64(miner)?)
+            .bind(to_i64(number)?)
+            .bind(proof.to_vec())
+            .bind(now)
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected();
+            if changed == 1 {
+                record_event(&mut transaction, miner, number, now, "proof_submitted", "").await?;
+            }
+            transaction.commit().await?;
+            Ok(changed == 1)
+        })
+        .await
     }
 
     /// Records where the sector's files were persisted.
@@ -690,17 +739,22 @@ impl Database {
         instance: &str,
         now: i64,
     ) -> Result<(), DatabaseError> {
-        let mut transaction = self.pool.begin().await?;
-        sqlx::query("UPDATE sectors SET persisted_instance = $3, updated_at = $4 WHERE miner = $1 AND number = $2")
-            .bind(to_i64(miner)?)
-            .bind(to_i64(number)?)
-            .bind(instance)
-            .bind(now)
-            .execute(&mut *transaction)
-            .await?;
-        record_event(&mut transaction, miner, number, now, "persisted", instance).await?;
-        transaction.commit().await?;
-        Ok(())
+        let pool = self.pool.clone();
+        let instance = instance.to_owned();
+        self.on_writer(async move {
+            let mut transaction = pool.begin().await?;
+            sqlx::query("UPDATE sectors SET persisted_instance = $3, updated_at = $4 WHERE miner = $1 AND number = $2")
+                .bind(to_i64(miner)?)
+                .bind(to_i64(number)?)
+                .bind(instance.clone())
+                .bind(now)
+                .execute(&mut *transaction)
+                .await?;
+            record_event(&mut transaction, miner, number, now, "persisted", &instance).await?;
+            transaction.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Records workers' state reports, many in one transaction: (miner, number,
@@ -709,25 +763,30 @@ impl Database {
         &self,
         reports: &[(u64, u64, String, String, i64)],
     ) -> Result<(), DatabaseError> {
-        if reports.is_empty() {
-            return Ok(());
-        }
-        let mut transaction = self.pool.begin().await?;
-        for (miner, number, instance, report, now) in reports {
-            sqlx::query(
-                "UPDATE sectors SET latest_state = $3, worker_instance = $4, updated_at = $5 \
-                 WHERE miner = $1 AND number = $2 AND phase = 'sealing'",
-            )
-            .bind(to_i64(*miner)?)
-            .bind(to_i64(*number)?)
-            .bind(report)
-            .bind(instance)
-            .bind(*now)
-            .execute(&mut *transaction)
-            .await?;
-        }
-        transaction.commit().await?;
-        Ok(())
+        let pool = self.pool.clone();
+        let reports = reports.to_vec();
+        self.on_writer(async move {
+            if reports.is_empty() {
+                return Ok(());
+            }
+            let mut transaction = pool.begin().await?;
+            for (miner, number, instance, report, now) in reports {
+                sqlx::query(
+                    "UPDATE sectors SET latest_state = $3, worker_instance = $4, updated_at = $5 \
+                     WHERE miner = $1 AND number = $2 AND phase = 'sealing'",
+                )
+                .bind(to_i64(miner)?)
+                .bind(to_i64(number)?)
+                .bind(report)
+                .bind(instance)
+                .bind(now)
+                .execute(&mut *transaction)
+                .await?;
+            }
+            transaction.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Moves a sealing sector to `phase` (finalized or aborted), releasing its reservation
@@ -741,37 +800,42 @@ impl Database {
         reason: Option<&str>,
         now: i64,
     ) -> Result<bool, DatabaseError> {
-        let mut transaction = self.pool.begin().await?;
-        let changed = sqlx::query(
-            "UPDATE sectors SET phase = $3, abort_reason = $4, pre_need_send = 0, proof_need_send = 0, updated_at = $5 \
-             WHERE miner = $1 AND number = $2 AND phase = 'sealing'",
-        )
-        .bind(to_i64(miner)?)
-        .bind(to_i64(number)?)
-        .bind(phase.as_str())
-        .bind(reason)
-        .bind(now)
-        .execute(&mut *transaction)
-        .await?
-        .rows_affected();
-        if changed == 1 {
-            sqlx::query("DELETE FROM reservations WHERE miner = $1 AND number = $2")
-                .bind(to_i64(miner)?)
-                .bind(to_i64(number)?)
-                .execute(&mut *transaction)
-                .await?;
-            record_event(
-                &mut transaction,
-                miner,
-                number,
-                now,
-                phase.as_str(),
-                reason.unwrap_or(""),
+        let pool = self.pool.clone();
+        let reason = reason.map(str::to_owned);
+        self.on_writer(async move {
+            let mut transaction = pool.begin().await?;
+            let changed = sqlx::query(
+                "UPDATE sectors SET phase = $3, abort_reason = $4, pre_need_send = 0, proof_need_send = 0, updated_at = $5 \
+                 WHERE miner = $1 AND number = $2 AND phase = 'sealing'",
             )
-            .await?;
-        }
-        transaction.commit().await?;
-        Ok(changed == 1)
+            .bind(to_i64(miner)?)
+            .bind(to_i64(number)?)
+            .bind(phase.as_str())
+            .bind(reason.clone())
+            .bind(now)
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected();
+            if changed == 1 {
+                sqlx::query("DELETE FROM reservations WHERE miner = $1 AND number = $2")
+                    .bind(to_i64(miner)?)
+                    .bind(to_i64(number)?)
+                    .execute(&mut *transaction)
+                    .await?;
+                record_event(
+                    &mut transaction,
+                    miner,
+                    number,
+                    now,
+                    phase.as_str(),
+                    reason.as_deref().unwrap_or(""),
+                )
+                .await?;
+            }
+            transaction.commit().await?;
+            Ok(changed == 1)
+        })
+        .await
     }
 
     /// Brings a finalized or aborted sector back to sealing (an operator's restore).
@@ -781,22 +845,26 @@ impl Database {
         number: u64,
         now: i64,
     ) -> Result<bool, DatabaseError> {
-        let mut transaction = self.pool.begin().await?;
-        let changed = sqlx::query(
-            "UPDATE sectors SET phase = 'sealing', abort_reason = NULL, updated_at = $3 \
-             WHERE miner = $1 AND number = $2 AND phase <> 'sealing'",
-        )
-        .bind(to_i64(miner)?)
-        .bind(to_i64(number)?)
-        .bind(now)
-        .execute(&mut *transaction)
-        .await?
-        .rows_affected();
-        if changed == 1 {
-            record_event(&mut transaction, miner, number, now, "restored", "").await?;
-        }
-        transaction.commit().await?;
-        Ok(changed == 1)
+        let pool = self.pool.clone();
+        self.on_writer(async move {
+            let mut transaction = pool.begin().await?;
+            let changed = sqlx::query(
+                "UPDATE sectors SET phase = 'sealing', abort_reason = NULL, updated_at = $3 \
+                 WHERE miner = $1 AND number = $2 AND phase <> 'sealing'",
+            )
+            .bind(to_i64(miner)?)
+            .bind(to_i64(number)?)
+            .bind(now)
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected();
+            if changed == 1 {
+                record_event(&mut transaction, miner, number, now, "restored", "").await?;
+            }
+            transaction.commit().await?;
+            Ok(changed == 1)
+        })
+        .await
     }
 
     /// The events recorded for a sector, oldest first: (time, kind, detail).
@@ -853,37 +921,48 @@ impl Database {
         sectors: &[u64],
         now: i64,
     ) -> Result<Option<i64>, DatabaseError> {
-        // The outbox row must be on disk before the message can be pushed: with SQLite
-        // this commit is synced (`synchronous = FULL`), which also syncs every commit
-        // before it. Other commits use `NORMAL` (never corrupt; a power cut may lose the
-        // last ones, which the workers' retries recreate; nothing sent is lost, because
-        // nothing is sent before a synced commit).
-        let mut connection = self.pool.acquire().await?;
-        if self.backend == Backend::Sqlite {
-            sqlx::query("PRAGMA synchronous = FULL")
-                .execute(&mut *connection)
-                .await?;
-        }
-        let outcome = create_message_in(
-            &mut connection,
-            miner,
-            purpose,
-            msg_uuid,
-            from_address,
-            method,
-            params,
-            value,
-            max_fee,
-            sectors,
-            now,
-        )
-        .await;
-        if self.backend == Backend::Sqlite {
-            sqlx::query("PRAGMA synchronous = NORMAL")
-                .execute(&mut *connection)
-                .await?;
-        }
-        outcome
+        let pool = self.pool.clone();
+        let backend = self.backend;
+        let msg_uuid = msg_uuid.to_owned();
+        let from_address = from_address.to_owned();
+        let params = params.to_vec();
+        let value = value.to_owned();
+        let max_fee = max_fee.to_owned();
+        let sectors = sectors.to_vec();
+        self.on_writer(async move {
+            // The outbox row must be on disk before the message can be pushed: with SQLite
+            // this commit is synced (`synchronous = FULL`), which also syncs every commit
+            // before it. Other commits use `NORMAL` (never corrupt; a power cut may lose the
+            // last ones, which the workers' retries recreate; nothing sent is lost, because
+            // nothing is sent before a synced commit).
+            let mut connection = pool.acquire().await?;
+            if backend == Backend::Sqlite {
+                sqlx::query("PRAGMA synchronous = FULL")
+                    .execute(&mut *connection)
+                    .await?;
+            }
+            let outcome = create_message_in(
+                &mut connection,
+                miner,
+                purpose,
+                &msg_uuid,
+                &from_address,
+                method,
+                &params,
+                &value,
+                &max_fee,
+                &sectors,
+                now,
+            )
+            .await;
+            if backend == Backend::Sqlite {
+                sqlx::query("PRAGMA synchronous = NORMAL")
+                    .execute(&mut *connection)
+                    .await?;
+            }
+            outcome
+        })
+        .await
     }
 
     /// One outbox message.
@@ -965,17 +1044,23 @@ impl Database {
         signed_message: &str,
         now: i64,
     ) -> Result<(), DatabaseError> {
-        sqlx::query(
-            "UPDATE messages SET state = 'pushed', signed_cid = $2, signed_message = $3, push_attempts = push_attempts + 1, \
-             last_error = NULL, updated_at = $4 WHERE id = $1 AND state = 'created'",
-        )
-        .bind(id)
-        .bind(signed_cid)
-        .bind(signed_message)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let pool = self.pool.clone();
+        let signed_cid = signed_cid.to_owned();
+        let signed_message = signed_message.to_owned();
+        self.on_writer(async move {
+            sqlx::query(
+                "UPDATE messages SET state = 'pushed', signed_cid = $2, signed_message = $3, push_attempts = push_attempts + 1, \
+                 last_error = NULL, updated_at = $4 WHERE id = $1 AND state = 'created'",
+            )
+            .bind(id)
+            .bind(signed_cid)
+            .bind(signed_message)
+            .bind(now)
+            .execute(&pool)
+            .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Records a failed push; `give_up` marks the message failed for good.
@@ -986,17 +1071,22 @@ impl Database {
         give_up: bool,
         now: i64,
     ) -> Result<(), DatabaseError> {
-        sqlx::query(
-            "UPDATE messages SET push_attempts = push_attempts + 1, last_error = $2, \
-             state = CASE WHEN $3 = 1 THEN 'failed' ELSE state END, updated_at = $4 WHERE id = $1 AND state = 'created'",
-        )
-        .bind(id)
-        .bind(error)
-        .bind(i64::from(give_up))
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let pool = self.pool.clone();
+        let error = error.to_owned();
+        self.on_writer(async move {
+            sqlx::query(
+                "UPDATE messages SET push_attempts = push_attempts + 1, last_error = $2, \
+                 state = CASE WHEN $3 = 1 THEN 'failed' ELSE state END, updated_at = $4 WHERE id = $1 AND state = 'created'",
+            )
+            .bind(id)
+            .bind(error)
+            .bind(i64::from(give_up))
+            .bind(now)
+            .execute(&pool)
+            .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Records where the chain executed the message (or, with `None`, that a
@@ -1007,43 +1097,54 @@ impl Database {
         execution: Option<(i64, &str, i64, &str)>,
         now: i64,
     ) -> Result<(), DatabaseError> {
-        match execution {
-            Some((height, tipset, exit_code, receipt)) => {
-                sqlx::query(
-                    "UPDATE messages SET state = 'executed', executed_height = $2, executed_tipset = $3, exit_code = $4, \
-                     receipt = $5, updated_at = $6 WHERE id = $1",
-                )
-                .bind(id)
-                .bind(height)
-                .bind(tipset)
-                .bind(exit_code)
-                .bind(receipt)
-                .bind(now)
-                .execute(&self.pool)
-                .await?;
+        let pool = self.pool.clone();
+        let execution = execution.map(|(height, tipset, exit_code, receipt)| {
+            (height, tipset.to_owned(), exit_code, receipt.to_owned())
+        });
+        self.on_writer(async move {
+            match execution {
+                Some((height, tipset, exit_code, receipt)) => {
+                    sqlx::query(
+                        "UPDATE messages SET state = 'executed', executed_height = $2, executed_tipset = $3, exit_code = $4, \
+                         receipt = $5, updated_at = $6 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(height)
+                    .bind(tipset)
+                    .bind(exit_code)
+                    .bind(receipt)
+                    .bind(now)
+                    .execute(&pool)
+                    .await?;
+                }
+                None => {
+                    sqlx::query(
+                        "UPDATE messages SET state = 'pushed', executed_height = NULL, executed_tipset = NULL, exit_code = NULL, \
+                         receipt = NULL, updated_at = $2 WHERE id = $1 AND state = 'executed'",
+                    )
+                    .bind(id)
+                    .bind(now)
+                    .execute(&pool)
+                    .await?;
+                }
             }
-            None => {
-                sqlx::query(
-                    "UPDATE messages SET state = 'pushed', executed_height = NULL, executed_tipset = NULL, exit_code = NULL, \
-                     receipt = NULL, updated_at = $2 WHERE id = $1 AND state = 'executed'",
-                )
-                .bind(id)
-                .bind(now)
-                .execute(&self.pool)
-                .await?;
-            }
-        }
-        Ok(())
+            Ok(())
+        })
+        .await
     }
 
     /// Marks an executed message final: buried under the chain's finality.
     pub async fn message_final(&self, id: i64, now: i64) -> Result<(), DatabaseError> {
-        sqlx::query("UPDATE messages SET state = 'final', updated_at = $2 WHERE id = $1 AND state = 'executed'")
-            .bind(id)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let pool = self.pool.clone();
+        self.on_writer(async move {
+            sqlx::query("UPDATE messages SET state = 'final', updated_at = $2 WHERE id = $1 AND state = 'executed'")
+                .bind(id)
+                .bind(now)
+                .execute(&pool)
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Records the height at which the sender's nonce was first seen past the message.
@@ -1053,24 +1154,33 @@ impl Database {
         height: i64,
         now: i64,
     ) -> Result<(), DatabaseError> {
-        sqlx::query("UPDATE messages SET nonce_passed_height = $2, updated_at = $3 WHERE id = $1 AND nonce_passed_height IS NULL")
-            .bind(id)
-            .bind(height)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let pool = self.pool.clone();
+        self.on_writer(async move {
+            sqlx::query("UPDATE messages SET nonce_passed_height = $2, updated_at = $3 WHERE id = $1 AND nonce_passed_height IS NULL")
+                .bind(id)
+                .bind(height)
+                .bind(now)
+                .execute(&pool)
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Marks a pushed message failed: the chain will never execute it.
     pub async fn message_dead(&self, id: i64, error: &str, now: i64) -> Result<(), DatabaseError> {
-        sqlx::query("UPDATE messages SET state = 'failed', last_error = $2, updated_at = $3 WHERE id = $1 AND state = 'pushed'")
-            .bind(id)
-            .bind(error)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let pool = self.pool.clone();
+        let error = error.to_owned();
+        self.on_writer(async move {
+            sqlx::query("UPDATE messages SET state = 'failed', last_error = $2, updated_at = $3 WHERE id = $1 AND state = 'pushed'")
+                .bind(id)
+                .bind(error)
+                .bind(now)
+                .execute(&pool)
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Every reservation.
@@ -1094,20 +1204,25 @@ impl Database {
 
     /// Records (or replaces) a sector's reservation.
     pub async fn put_reservation(&self, reservation: &ReservationRow) -> Result<(), DatabaseError> {
-        sqlx::query(
-            "INSERT INTO reservations (miner, number, store, bytes, reserved_by, reserved_at) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (miner, number) DO UPDATE SET store = excluded.store, bytes = excluded.bytes, \
-             reserved_by = excluded.reserved_by, reserved_at = excluded.reserved_at",
-        )
-        .bind(to_i64(reservation.miner)?)
-        .bind(to_i64(reservation.number)?)
-        .bind(&reservation.store)
-        .bind(to_i64(reservation.bytes)?)
-        .bind(&reservation.reserved_by)
-        .bind(reservation.reserved_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let pool = self.pool.clone();
+        let reservation = reservation.clone();
+        self.on_writer(async move {
+            sqlx::query(
+                "INSERT INTO reservations (miner, number, store, bytes, reserved_by, reserved_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (miner, number) DO UPDATE SET store = excluded.store, bytes = excluded.bytes, \
+                 reserved_by = excluded.reserved_by, reserved_at = excluded.reserved_at",
+            )
+            .bind(to_i64(reservation.miner)?)
+            .bind(to_i64(reservation.number)?)
+            .bind(&reservation.store)
+            .bind(to_i64(reservation.bytes)?)
+            .bind(&reservation.reserved_by)
+            .bind(reservation.reserved_at)
+            .execute(&pool)
+            .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Drops a sector's reservation; false when it had none.
@@ -1116,30 +1231,39 @@ impl Database {
         miner: u64,
         number: u64,
     ) -> Result<bool, DatabaseError> {
-        let changed = sqlx::query("DELETE FROM reservations WHERE miner = $1 AND number = $2")
-            .bind(to_i64(miner)?)
-            .bind(to_i64(number)?)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(changed == 1)
+        let pool = self.pool.clone();
+        self.on_writer(async move {
+            let changed = sqlx::query("DELETE FROM reservations WHERE miner = $1 AND number = $2")
+                .bind(to_i64(miner)?)
+                .bind(to_i64(number)?)
+                .execute(&pool)
+                .await?
+                .rows_affected();
+            Ok(changed == 1)
+        })
+        .await
     }
 
     /// Records a worker's ping.
     pub async fn worker_ping(&self, worker: &WorkerRow) -> Result<(), DatabaseError> {
-        sqlx::query(
-            "INSERT INTO workers (name, dest, version, summary, last_ping) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (name) DO UPDATE SET dest = excluded.dest, version = excluded.version, \
-             summary = excluded.summary, last_ping = excluded.last_ping",
-        )
-        .bind(&worker.name)
-        .bind(&worker.dest)
-        .bind(&worker.version)
-        .bind(&worker.summary)
-        .bind(worker.last_ping)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let pool = self.pool.clone();
+        let worker = worker.clone();
+        self.on_writer(async move {
+            sqlx::query(
+                "INSERT INTO workers (name, dest, version, summary, last_ping) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (name) DO UPDATE SET dest = excluded.dest, version = excluded.version, \
+                 summary = excluded.summary, last_ping = excluded.last_ping",
+            )
+            .bind(&worker.name)
+            .bind(&worker.dest)
+            .bind(&worker.version)
+            .bind(&worker.summary)
+            .bind(worker.last_ping)
+            .execute(&pool)
+            .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Every worker that ever pinged, by name.
@@ -1234,6 +1358,25 @@ async fn create_message_in(
     }
     transaction.commit().await?;
     Ok(Some(id))
+}
+
+/// Starts the SQLite writer thread and returns its runtime's handle. The thread lives
+/// as long as the process (a manager opens one database).
+fn writer_thread() -> Result<tokio::runtime::Handle, DatabaseError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| {
+            DatabaseError::Corrupt(format!("cannot start the database writer: {error}"))
+        })?;
+    let handle = runtime.handle().clone();
+    std::thread::Builder::new()
+        .name("sqlite-writer".to_owned())
+        .spawn(move || runtime.block_on(std::future::pending::<()>()))
+        .map_err(|error| {
+            DatabaseError::Corrupt(format!("cannot start the database writer: {error}"))
+        })?;
+    Ok(handle)
 }
 
 async fn record_event(

@@ -353,7 +353,7 @@ impl Manager {
                     proof,
                     sector.min_number.unwrap_or(0),
                     sector.max_number,
-                    &|number| allocated.get(number),
+                    Box::new(move |number| allocated.get(number)),
                     unix_now(),
                 )
                 .await?;

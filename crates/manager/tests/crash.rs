@@ -20,7 +20,31 @@ use support::RetryingClient;
 
 const SECTORS: usize = 50;
 
-fn spawn_manager(home: &std::path::Path) -> Child {
+/// The manager's process, killed when the test ends, whether it passes or panics, so
+/// no run leaves a daemon behind.
+struct ManagerProcess(Child);
+
+impl Drop for ManagerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for ManagerProcess {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ManagerProcess {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+fn spawn_manager(home: &std::path::Path) -> ManagerProcess {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -40,6 +64,7 @@ fn spawn_manager(home: &std::path::Path) -> Child {
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
+        .map(ManagerProcess)
         .expect("start sector-manager")
 }
 
@@ -47,7 +72,7 @@ fn spawn_manager(home: &std::path::Path) -> Child {
 async fn killing_the_manager_at_random_points_loses_no_sector_and_sends_none_twice() {
     let devnet = devnet::start(
         DevnetConfig {
-            block_time: Duration::from_millis(150),
+            block_time: Duration::from_millis(250),
             proofs: ProofMode::Fake,
             ..DevnetConfig::default()
         },
@@ -80,9 +105,9 @@ Actor = 1000
 [Miners.Commitment]
 Confidence = 2
 [Miners.Commitment.Pre]
-Batch = {{ Threshold = 4, MaxWait = "1s", CheckInterval = "200ms" }}
+Batch = {{ Threshold = 2, MaxWait = "1s", CheckInterval = "200ms" }}
 [Miners.Commitment.Prove]
-Batch = {{ Threshold = 4, MaxWait = "1s", CheckInterval = "200ms" }}
+Batch = {{ Threshold = 2, MaxWait = "1s", CheckInterval = "200ms" }}
 [Miners.Sealing]
 SeedConfidence = 1
 "#,
@@ -106,10 +131,14 @@ SeedConfidence = 1
     let client = RetryingClient::new(address, token);
 
     let workers: Vec<_> = (0..SECTORS)
-        .map(|_| {
+        .map(|index| {
             let client = client.clone();
             let persist = persist.clone();
             tokio::spawn(async move {
+                // Workers start apart, as real ones do, so the sectors travel in many
+                // small batches and the crash points are crossed many times.
+                tokio::time::sleep(Duration::from_millis(100) * u32::try_from(index).unwrap_or(0))
+                    .await;
                 support::seal_one_sector(&client, &persist, Duration::from_millis(150)).await
             })
         })
@@ -129,7 +158,7 @@ SeedConfidence = 1
             started.elapsed() < Duration::from_secs(300),
             "the run did not finish in 5 minutes; see manager.log"
         );
-        tokio::time::sleep(Duration::from_millis(random.gen_range(100..800))).await;
+        tokio::time::sleep(Duration::from_millis(random.gen_range(100..600))).await;
         if let Ok(Some(_)) = manager.try_wait() {
             aborts += 1;
             manager = spawn_manager(home.path());

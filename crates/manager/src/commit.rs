@@ -244,6 +244,7 @@ mod tests {
             nonce_passed_height: None,
             last_error: None,
             executed_height: Some(height),
+            executed_tipset: None,
             exit_code: Some(exit_code),
             receipt: Some(format!("exit {exit_code}")),
             created_at: 0,

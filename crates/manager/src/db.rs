@@ -243,6 +243,8 @@ pub struct MessageRow {
     pub last_error: Option<String>,
     /// The height of the tipset that executed it.
     pub executed_height: Option<i64>,
+    /// That tipset's key (JSON), which a reorganisation may change at the same height.
+    pub executed_tipset: Option<String>,
     /// Its exit code.
     pub exit_code: Option<i64>,
     /// The receipt, for people.
@@ -302,7 +304,7 @@ const SECTOR_COLUMNS: &str = "miner, number, proof_type, phase, abort_reason, ti
     latest_state, worker_instance, created_at, updated_at";
 
 const MESSAGE_COLUMNS: &str = "id, miner, purpose, msg_uuid, from_address, method, params, value, max_fee, \
-    state, signed_cid, signed_message, push_attempts, nonce_passed_height, last_error, executed_height, exit_code, receipt, created_at";
+    state, signed_cid, signed_message, push_attempts, nonce_passed_height, last_error, executed_height, executed_tipset, exit_code, receipt, created_at";
 
 impl Database {
     /// Opens the database `url` names (a relative SQLite path is taken from `home`),
@@ -1471,6 +1473,7 @@ fn message_row_with(row: &AnyRow, prefix: &str) -> Result<MessageRow, DatabaseEr
         nonce_passed_height: row.try_get(column("nonce_passed_height").as_str())?,
         last_error: row.try_get(column("last_error").as_str())?,
         executed_height: row.try_get(column("executed_height").as_str())?,
+        executed_tipset: row.try_get(column("executed_tipset").as_str())?,
         exit_code: row.try_get(column("exit_code").as_str())?,
         receipt: row.try_get(column("receipt").as_str())?,
         created_at: row.try_get(column("created_at").as_str())?,

@@ -397,14 +397,15 @@ impl CommitManager {
             .await?;
         match lookup {
             Some(lookup) => {
+                let tipset = serde_json::to_string(&lookup.tip_set).unwrap_or_default();
                 if message.state != MessageState::Executed
                     || message.executed_height != Some(lookup.height)
+                    || message.executed_tipset.as_deref() != Some(tipset.as_str())
                 {
                     let receipt = format!(
                         "exit code {}, gas used {}, in the tipset at {}",
                         lookup.receipt.exit_code, lookup.receipt.gas_used, lookup.height
                     );
-                    let tipset = serde_json::to_string(&lookup.tip_set).unwrap_or_default();
                     db.message_execution(
                         message.id,
                         Some((lookup.height, &tipset, lookup.receipt.exit_code, &receipt)),

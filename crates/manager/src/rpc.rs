@@ -203,6 +203,7 @@ fn message_json(message: &MessageRow) -> Value {
         "PushAttempts": message.push_attempts,
         "LastError": message.last_error,
         "ExecutedHeight": message.executed_height,
+        "ExecutedTipset": message.executed_tipset.as_deref().and_then(|text| serde_json::from_str::<Value>(text).ok()),
         "ExitCode": message.exit_code,
         "Receipt": message.receipt,
         "CreatedAt": message.created_at,

@@ -457,12 +457,25 @@ impl Database {
         let pool = self.pool.clone();
         self.on_writer(async move {
             let mut transaction = pool.begin().await?;
-            let last: Option<i64> =
-                sqlx::query_scalar("SELECT last_allocated FROM sector_numbers WHERE miner = $1")
-                    .bind(to_i64(miner)?)
-                    .fetch_optional(&mut *transaction)
-                    .await?;
-            let mut candidate = last.map(to_u64).transpose()?.unwrap_or(0).max(min) + 1;
+            // The counter's row is created once, then every allocation starts with an
+            // UPDATE of it, which locks the row: concurrent allocations (several
+            // managers on one PostgreSQL database) take turns instead of racing.
+            sqlx::query(
+                "INSERT INTO sector_numbers (miner, last_allocated) VALUES ($1, $2) \
+                 ON CONFLICT (miner) DO NOTHING",
+            )
+            .bind(to_i64(miner)?)
+            .bind(to_i64(min)?)
+            .execute(&mut *transaction)
+            .await?;
+            let next: i64 = sqlx::query_scalar(
+                "UPDATE sector_numbers SET last_allocated = last_allocated + 1 WHERE miner = $1 \
+                 RETURNING last_allocated",
+            )
+            .bind(to_i64(miner)?)
+            .fetch_one(&mut *transaction)
+            .await?;
+            let mut candidate = to_u64(next)?.max(min + 1);
             // Skip numbers the chain already knows (allocated by another tool), but only so
             // far: a long run of them means the counter is far behind and an operator should
             // raise MinNumber.
@@ -475,14 +488,11 @@ impl Database {
                 transaction.rollback().await?;
                 return Ok(None);
             }
-            sqlx::query(
-                "INSERT INTO sector_numbers (miner, last_allocated) VALUES ($1, $2) \
-                 ON CONFLICT (miner) DO UPDATE SET last_allocated = excluded.last_allocated",
-            )
-            .bind(to_i64(miner)?)
-            .bind(to_i64(candidate)?)
-            .execute(&mut *transaction)
-            .await?;
+            sqlx::query("UPDATE sector_numbers SET last_allocated = $2 WHERE miner = $1")
+                .bind(to_i64(miner)?)
+                .bind(to_i64(candidate)?)
+                .execute(&mut *transaction)
+                .await?;
             sqlx::query(
                 "INSERT INTO sectors (miner, number, proof_type, phase, created_at, updated_at) \
                  VALUES ($1, $2, $3, 'sealing', $4, $4)",

@@ -415,3 +415,51 @@ async fn workers_on_tokenless_networks_need_no_token_but_admin_methods_still_do(
     let _: Value = answer;
     harness.stop().await;
 }
+
+async fn concurrent_allocations_take_turns(harness: &Harness) {
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let client = support::RetryingClient::new(
+            harness.manager.as_ref().expect("a manager").address,
+            harness.token(&["write"]),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut numbers = Vec::new();
+            for _ in 0..25 {
+                // Not retried: a clash between concurrent allocations must not even
+                // surface as an error.
+                let allocated = client
+                    .call_once("Venus.AllocateSector", json!([{"AllowedMiners": [1000]}]))
+                    .await
+                    .expect("an allocation without error");
+                numbers.push(
+                    allocated["ID"]["Number"]
+                        .as_u64()
+                        .expect("a sector, never null"),
+                );
+            }
+            numbers
+        }));
+    }
+    let mut numbers = Vec::new();
+    for task in tasks {
+        numbers.extend(task.await.expect("an allocating task"));
+    }
+    numbers.sort_unstable();
+    assert_eq!(
+        numbers,
+        (1..=200).collect::<Vec<u64>>(),
+        "200 distinct numbers, none skipped"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_allocations_never_share_or_skip_a_number_on_sqlite_or_postgres() {
+    let harness = Harness::start(support::Database::Sqlite).await;
+    concurrent_allocations_take_turns(&harness).await;
+    harness.stop().await;
+    let server = support::postgres::server();
+    let harness = Harness::start(support::Database::Postgres(server.fresh_database())).await;
+    concurrent_allocations_take_turns(&harness).await;
+    harness.stop().await;
+}

@@ -438,6 +438,12 @@ impl RetryingClient {
         }
     }
 
+    /// One try of a call: its result, or the error (`transport: …`, `temporary: …` for
+    /// code 1, `final: …` otherwise).
+    pub async fn call_once(&self, method: &'static str, params: Value) -> Result<Value, String> {
+        self.once(method, &params).await
+    }
+
     /// The call's result, retrying transport failures and temporary errors; panics on
     /// any other error.
     pub async fn call(&self, method: &'static str, params: Value) -> Value {

@@ -51,55 +51,9 @@ async fn run() {
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://manager.db".to_owned());
     // The manager runs as its own process, as in production, so its tasks do not share
     // a runtime with the simulated workers.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("a free port")
-        .local_addr()
-        .expect("its address")
-        .port();
-    let config = format!(
-        r#"
-[Common]
-Listen = "127.0.0.1:{port}"
-[Common.API]
-Chain = "{chain}"
-[Common.DB]
-URL = "{url}"
-[[Common.PersistStores]]
-Name = "persist-1"
-Path = "{persist}"
-
-[[Miners]]
-Actor = 1000
-[Miners.Commitment]
-Confidence = 2
-[Miners.Commitment.Pre]
-Batch = {{ Threshold = 128, MaxWait = "1s", CheckInterval = "200ms" }}
-[Miners.Commitment.Prove]
-Batch = {{ Threshold = 128, MaxWait = "1s", CheckInterval = "200ms" }}
-[Miners.Sealing]
-SeedConfidence = 1
-"#,
-        chain = devnet.connection_string(Some(&devnet.admin_token)),
-        persist = persist.display(),
-    );
-    std::fs::write(home.path().join("sector-manager.toml"), config).expect("write the config");
-    let log = std::fs::File::create(home.path().join("manager.log")).expect("a log file");
-    let manager = std::process::Command::new(env!("CARGO_BIN_EXE_sector-manager"))
-        .arg("--home")
-        .arg(home.path())
-        .args(["daemon", "run", "--fake-proofs"])
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .spawn()
-        .map(KillOnDrop)
-        .expect("start sector-manager");
-    let token_path = home.path().join("token");
-    while !token_path.exists() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let token = std::fs::read_to_string(&token_path).expect("the admin token");
-    let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("an address");
+    let address = support::write_process_config(home.path(), &devnet, &url, &persist, 128);
+    let manager = support::spawn_manager_process(home.path(), "warn", &[]);
+    let token = support::admin_token_of(home.path()).await;
     let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut client = support::RetryingClient::new(address, token);
     client.latencies = Some(Arc::clone(&latencies));
@@ -167,14 +121,4 @@ SeedConfidence = 1
         );
     }
     drop(manager);
-}
-
-/// The manager's process, killed when the benchmark ends or panics.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -423,13 +423,7 @@ pub async fn dispatch(
         }
         admin::SECTOR_STATE => {
             let sector: SectorId = p.at(0, "sector")?;
-            let row = manager
-                .db
-                .sector(sector.miner, sector.number)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::sector_not_found(sector, "never allocated by this manager")
-                })?;
+            let row = manager.known_sector(sector).await?;
             let events = manager
                 .db
                 .sector_events(sector.miner, sector.number)
@@ -498,13 +492,7 @@ pub async fn dispatch(
         }
         admin::RESEND_PRE_COMMIT => {
             let sector: SectorId = p.at(0, "sector")?;
-            let row = manager
-                .db
-                .sector(sector.miner, sector.number)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::sector_not_found(sector, "never allocated by this manager")
-                })?;
+            let row = manager.known_sector(sector).await?;
             let Some(pre) = row.pre else {
                 return Err(ApiError::temporary(format!(
                     "{sector} has no precommit to send again"
@@ -534,13 +522,7 @@ pub async fn dispatch(
         }
         admin::RESEND_PROOF => {
             let sector: SectorId = p.at(0, "sector")?;
-            let row = manager
-                .db
-                .sector(sector.miner, sector.number)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::sector_not_found(sector, "never allocated by this manager")
-                })?;
+            let row = manager.known_sector(sector).await?;
             let Some(proof) = row.proof else {
                 return Err(ApiError::temporary(format!(
                     "{sector} has no proof to send again"

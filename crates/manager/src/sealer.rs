@@ -300,12 +300,16 @@ impl Manager {
         Ok(head)
     }
 
-    async fn sealing_sector(&self, sector: SectorId) -> Result<SectorRow, ApiError> {
-        let row = self
-            .db
+    /// The sector's record in any phase, or "not found" (11001).
+    pub async fn known_sector(&self, sector: SectorId) -> Result<SectorRow, ApiError> {
+        self.db
             .sector(sector.miner, sector.number)
             .await?
-            .ok_or_else(|| ApiError::sector_not_found(sector, "never allocated by this manager"))?;
+            .ok_or_else(|| ApiError::sector_not_found(sector, "never allocated by this manager"))
+    }
+
+    async fn sealing_sector(&self, sector: SectorId) -> Result<SectorRow, ApiError> {
+        let row = self.known_sector(sector).await?;
         match row.phase {
             Phase::Sealing => Ok(row),
             Phase::Finalized => Err(ApiError::sector_not_found(sector, "it is finalized")),
@@ -905,11 +909,7 @@ impl Manager {
         sector: SectorId,
         report: &ReportStateRequest,
     ) -> Result<SectorStateResponse, ApiError> {
-        let row = self
-            .db
-            .sector(sector.miner, sector.number)
-            .await?
-            .ok_or_else(|| ApiError::sector_not_found(sector, "never allocated by this manager"))?;
+        let row = self.known_sector(sector).await?;
         if row.phase == Phase::Sealing {
             let text = serde_json::to_string(report).unwrap_or_default();
             if let Ok(mut pending) = self.pending_reports.lock() {
@@ -975,11 +975,7 @@ impl Manager {
 
     /// `Venus.ReportFinalized`.
     pub async fn report_finalized(&self, sector: SectorId) -> Result<(), ApiError> {
-        let row = self
-            .db
-            .sector(sector.miner, sector.number)
-            .await?
-            .ok_or_else(|| ApiError::sector_not_found(sector, "never allocated by this manager"))?;
+        let row = self.known_sector(sector).await?;
         if row.phase == Phase::Sealing {
             self.db
                 .end_sector(
@@ -997,11 +993,7 @@ impl Manager {
 
     /// `Venus.ReportAborted`.
     pub async fn report_aborted(&self, sector: SectorId, reason: &str) -> Result<(), ApiError> {
-        let row = self
-            .db
-            .sector(sector.miner, sector.number)
-            .await?
-            .ok_or_else(|| ApiError::sector_not_found(sector, "never allocated by this manager"))?;
+        let row = self.known_sector(sector).await?;
         if row.phase == Phase::Sealing {
             self.db
                 .end_sector(

@@ -11,7 +11,6 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use devnet::{DevnetConfig, ProofMode};
@@ -20,52 +19,17 @@ use support::RetryingClient;
 
 const SECTORS: usize = 50;
 
-/// The manager's process, killed when the test ends, whether it passes or panics, so
-/// no run leaves a daemon behind.
-struct ManagerProcess(Child);
-
-impl Drop for ManagerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl std::ops::Deref for ManagerProcess {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for ManagerProcess {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-fn spawn_manager(home: &std::path::Path) -> ManagerProcess {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(home.join("manager.log"))
-        .expect("open the manager's log");
-    Command::new(env!("CARGO_BIN_EXE_sector-manager"))
-        .arg("--home")
-        .arg(home)
-        .args(["daemon", "run", "--fake-proofs"])
-        .env("RUST_LOG", "info")
-        // Besides the external kills, the manager aborts itself in the two windows
-        // that matter most: after recording a message and after the node took it.
-        .env(
+/// The manager as its own process; besides the external kills, it aborts itself in the
+/// two windows that matter most: after recording a message and after the node took it.
+fn spawn_manager(home: &std::path::Path) -> support::ManagerProcess {
+    support::spawn_manager_process(
+        home,
+        "info",
+        &[(
             manager::outbox::CRASH_POINTS_ENVIRONMENT,
             "after_create:0.3,after_push:0.5",
-        )
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .map(ManagerProcess)
-        .expect("start sector-manager")
+        )],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,51 +47,11 @@ async fn killing_the_manager_at_random_points_loses_no_sector_and_sends_none_twi
     let home = tempfile::tempdir().expect("a home");
     let persist = home.path().join("persist-1");
     std::fs::create_dir_all(&persist).expect("a persistent store");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("a free port")
-        .local_addr()
-        .expect("its address")
-        .port();
-    let config = format!(
-        r#"
-[Common]
-Listen = "127.0.0.1:{port}"
-[Common.API]
-Chain = "{chain}"
-[Common.DB]
-URL = "sqlite://manager.db"
-[[Common.PersistStores]]
-Name = "persist-1"
-Path = "{persist}"
-
-[[Miners]]
-Actor = 1000
-[Miners.Commitment]
-Confidence = 2
-[Miners.Commitment.Pre]
-Batch = {{ Threshold = 2, MaxWait = "1s", CheckInterval = "200ms" }}
-[Miners.Commitment.Prove]
-Batch = {{ Threshold = 2, MaxWait = "1s", CheckInterval = "200ms" }}
-[Miners.Sealing]
-SeedConfidence = 1
-"#,
-        chain = devnet.connection_string(Some(&devnet.admin_token)),
-        persist = persist.display(),
-    );
-    std::fs::write(home.path().join("sector-manager.toml"), config).expect("write the config");
-
+    let address =
+        support::write_process_config(home.path(), &devnet, "sqlite://manager.db", &persist, 2);
     let mut manager = spawn_manager(home.path());
-    let token_path = home.path().join("token");
     let started = Instant::now();
-    while !token_path.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the manager did not start; see manager.log"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let token = std::fs::read_to_string(&token_path).expect("the admin token");
-    let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("an address");
+    let token = support::admin_token_of(home.path()).await;
     let client = RetryingClient::new(address, token);
 
     let workers: Vec<_> = (0..SECTORS)

@@ -605,3 +605,113 @@ pub fn sector_message_counts(
     }
     counts
 }
+
+/// A `sector-manager daemon run --fake-proofs` process, killed when its owner is
+/// dropped (a test that passes or panics, a benchmark that ends), so no run leaves a
+/// daemon behind.
+pub struct ManagerProcess(pub std::process::Child);
+
+impl Drop for ManagerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for ManagerProcess {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ManagerProcess {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+/// Writes `<home>/sector-manager.toml` for a manager process: miner 1000 on the devnet,
+/// the database at `url`, `persist` as its store, batches of `threshold` sectors sent
+/// within a second. Returns the address the API will listen on.
+pub fn write_process_config(
+    home: &std::path::Path,
+    devnet: &RunningDevnet,
+    url: &str,
+    persist: &std::path::Path,
+    threshold: usize,
+) -> SocketAddr {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("its address")
+        .port();
+    let config = format!(
+        r#"
+[Common]
+Listen = "127.0.0.1:{port}"
+[Common.API]
+Chain = "{chain}"
+[Common.DB]
+URL = "{url}"
+[[Common.PersistStores]]
+Name = "persist-1"
+Path = "{persist}"
+
+[[Miners]]
+Actor = 1000
+[Miners.Commitment]
+Confidence = 2
+[Miners.Commitment.Pre]
+Batch = {{ Threshold = {threshold}, MaxWait = "1s", CheckInterval = "200ms" }}
+[Miners.Commitment.Prove]
+Batch = {{ Threshold = {threshold}, MaxWait = "1s", CheckInterval = "200ms" }}
+[Miners.Sealing]
+SeedConfidence = 1
+"#,
+        chain = devnet.connection_string(Some(&devnet.admin_token)),
+        persist = persist.display(),
+    );
+    std::fs::write(home.join("sector-manager.toml"), config).expect("write the config");
+    format!("127.0.0.1:{port}").parse().expect("an address")
+}
+
+/// Starts `sector-manager --home HOME daemon run --fake-proofs`, its log appended to
+/// `<home>/manager.log`, with `environment` added.
+pub fn spawn_manager_process(
+    home: &std::path::Path,
+    rust_log: &str,
+    environment: &[(&str, &str)],
+) -> ManagerProcess {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(home.join("manager.log"))
+        .expect("open the manager's log");
+    std::process::Command::new(env!("CARGO_BIN_EXE_sector-manager"))
+        .arg("--home")
+        .arg(home)
+        .args(["daemon", "run", "--fake-proofs"])
+        .env("RUST_LOG", rust_log)
+        .envs(environment.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map(ManagerProcess)
+        .expect("start sector-manager")
+}
+
+/// The admin token a manager process writes into its home once it serves.
+pub async fn admin_token_of(home: &std::path::Path) -> String {
+    let path = home.join("token");
+    let started = std::time::Instant::now();
+    while !path.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the manager did not start; see {}",
+            home.join("manager.log").display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    std::fs::read_to_string(&path).expect("the admin token")
+}

@@ -895,8 +895,7 @@ impl Database {
             .collect()
     }
 
-    /// Sealing sectors of `miner` whose `purpose` waits for a message: (number, waiting
-    /// since).
+    /// Sealing sectors of `miner` whose `purpose` waits for a message, by number.
     pub async fn waiting_for_message(
         &self,
         miner: u64,

@@ -15,8 +15,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use devnet::{DevnetConfig, ProofMode};
-
 fn setting(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -35,19 +33,8 @@ fn main() {
 async fn run() {
     let sectors = setting("SECTORS", 10_000);
     let workers = setting("WORKERS", 400);
-    let devnet = devnet::start(
-        DevnetConfig {
-            block_time: Duration::from_millis(50),
-            proofs: ProofMode::Fake,
-            ..DevnetConfig::default()
-        },
-        "127.0.0.1:0".parse().expect("an address"),
-    )
-    .await
-    .expect("start a devnet");
-    let home = tempfile::tempdir().expect("a home");
-    let persist = home.path().join("persist-1");
-    std::fs::create_dir_all(&persist).expect("a persistent store");
+    let devnet = support::fake_devnet(Duration::from_millis(50)).await;
+    let (home, persist) = support::home_with_store();
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://manager.db".to_owned());
     // The manager runs as its own process, as in production, so its tasks do not share
     // a runtime with the simulated workers.

@@ -139,6 +139,15 @@ pub struct PreCommitRecord {
     pub submitted_at: i64,
 }
 
+/// Which chain randomness a sector was handed.
+#[derive(Clone, Copy, Debug)]
+enum Randomness {
+    /// The PreCommit ticket.
+    Ticket,
+    /// The interactive-PoRep seed.
+    Seed,
+}
+
 /// What an outbox message is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Purpose {
@@ -251,7 +260,7 @@ pub struct MessageRow {
     pub receipt: Option<String>,
     /// Created (Unix seconds).
     pub created_at: i64,
-    /// The sectors it carries.
+    /// The sectors it carries (left empty by [`Database::messages_in`]).
     pub sectors: Vec<u64>,
 }
 
@@ -399,11 +408,6 @@ impl Database {
             })?,
             None => write.await,
         }
-    }
-
-    /// Which server this is.
-    pub fn backend(&self) -> Backend {
-        self.backend
     }
 
     /// Closes every connection.
@@ -604,31 +608,8 @@ impl Database {
         epoch: i64,
         now: i64,
     ) -> Result<(), DatabaseError> {
-        let pool = self.pool.clone();
-        let ticket = ticket.to_vec();
-        self.on_writer(async move {
-            let mut transaction = pool.begin().await?;
-            sqlx::query("UPDATE sectors SET ticket = $3, ticket_epoch = $4, updated_at = $5 WHERE miner = $1 AND number = $2")
-                .bind(to_i64(miner)?)
-                .bind(to_i64(number)?)
-                .bind(ticket.to_vec())
-                .bind(epoch)
-                .bind(now)
-                .execute(&mut *transaction)
-                .await?;
-            record_event(
-                &mut transaction,
-                miner,
-                number,
-                now,
-                "ticket",
-                &format!("epoch {epoch}"),
-            )
-            .await?;
-            transaction.commit().await?;
-            Ok(())
-        })
-        .await
+        self.set_randomness(Randomness::Ticket, miner, number, ticket, epoch, now)
+            .await
     }
 
     /// Records a precommit submission and queues it for a message, replacing any earlier
@@ -684,14 +665,38 @@ impl Database {
         epoch: i64,
         now: i64,
     ) -> Result<(), DatabaseError> {
+        self.set_randomness(Randomness::Seed, miner, number, seed, epoch, now)
+            .await
+    }
+
+    /// Records a ticket or a seed and its epoch, with an event, in one transaction.
+    async fn set_randomness(
+        &self,
+        kind: Randomness,
+        miner: u64,
+        number: u64,
+        bytes: &[u8],
+        epoch: i64,
+        now: i64,
+    ) -> Result<(), DatabaseError> {
         let pool = self.pool.clone();
-        let seed = seed.to_vec();
+        let bytes = bytes.to_vec();
+        let (update, event) = match kind {
+            Randomness::Ticket => (
+                "UPDATE sectors SET ticket = $3, ticket_epoch = $4, updated_at = $5 WHERE miner = $1 AND number = $2",
+                "ticket",
+            ),
+            Randomness::Seed => (
+                "UPDATE sectors SET seed = $3, seed_epoch = $4, updated_at = $5 WHERE miner = $1 AND number = $2",
+                "seed",
+            ),
+        };
         self.on_writer(async move {
             let mut transaction = pool.begin().await?;
-            sqlx::query("UPDATE sectors SET seed = $3, seed_epoch = $4, updated_at = $5 WHERE miner = $1 AND number = $2")
+            sqlx::query(update)
                 .bind(to_i64(miner)?)
                 .bind(to_i64(number)?)
-                .bind(seed.to_vec())
+                .bind(bytes)
                 .bind(epoch)
                 .bind(now)
                 .execute(&mut *transaction)
@@ -701,7 +706,7 @@ impl Database {
                 miner,
                 number,
                 now,
-                "seed",
+                event,
                 &format!("epoch {epoch}"),
             )
             .await?;
@@ -1004,7 +1009,8 @@ impl Database {
         numbers.into_iter().map(to_u64).collect()
     }
 
-    /// Outbox messages in `states`, oldest first.
+    /// Outbox messages in `states`, oldest first, without the sectors they carry (the
+    /// commit manager reads these on every pass and needs only the messages).
     pub async fn messages_in(
         &self,
         states: &[MessageState],
@@ -1018,9 +1024,7 @@ impl Database {
             .fetch_all(&self.reader)
             .await?;
             for row in &rows {
-                let mut message = message_row(row)?;
-                message.sectors = self.message_sectors(message.id).await?;
-                found.push(message);
+                found.push(message_row(row)?);
             }
         }
         found.sort_by_key(|message| message.id);

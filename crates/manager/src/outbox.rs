@@ -36,6 +36,8 @@ const FINALITY: i64 = 900;
 const MAX_SECTORS_PER_MESSAGE: usize = 256;
 /// Epochs a message may stay unexecuted after its sender's nonce passed it.
 const NONCE_GRACE_EPOCHS: i64 = 5;
+/// Epochs between two rebroadcasts (and nonce checks) of a message still waiting.
+const REBROADCAST_EPOCHS: i64 = 3;
 /// Pushes tried before a message is given up (the worker then resubmits).
 const MAX_PUSH_ATTEMPTS: i64 = 5;
 
@@ -72,6 +74,10 @@ fn crash_point(name: &str) {
 /// The commit manager: one pass per tick over every configured miner.
 pub struct CommitManager {
     manager: Arc<Manager>,
+    /// Per pushed message not yet executed: the head height it was last rebroadcast or
+    /// checked at. A pass runs every tick, far more often than blocks come; this keeps
+    /// the node from being asked about the same waiting message on every pass.
+    last_rebroadcast: std::sync::Mutex<std::collections::HashMap<i64, i64>>,
 }
 
 /// The expiration of a committed-capacity sector precommitted at `head` with
@@ -90,7 +96,10 @@ pub fn cc_expiration(head: i64, lifetime_days: u64, challenge_delay: i64) -> i64
 impl CommitManager {
     /// A commit manager for `manager`.
     pub fn new(manager: Arc<Manager>) -> CommitManager {
-        CommitManager { manager }
+        CommitManager {
+            manager,
+            last_rebroadcast: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
     }
 
     /// Runs passes until `stop` turns true, `tick` apart.
@@ -365,7 +374,7 @@ impl CommitManager {
                 let text = serde_json::to_string(&signed)?;
                 db.message_pushed(message.id, &cid, &text, unix_now())
                     .await?;
-                tracing::info!(id = message.id, %cid, sectors = ?message.sectors, "pushed a message");
+                tracing::info!(id = message.id, %cid, "pushed a message");
             }
             Err(error) => {
                 // A transport failure says nothing about the message; try again. The
@@ -397,6 +406,9 @@ impl CommitManager {
             .await?;
         match lookup {
             Some(lookup) => {
+                if let Ok(mut last) = self.last_rebroadcast.lock() {
+                    last.remove(&message.id);
+                }
                 let tipset = serde_json::to_string(&lookup.tip_set).unwrap_or_default();
                 if message.state != MessageState::Executed
                     || message.executed_height != Some(lookup.height)
@@ -446,6 +458,14 @@ impl CommitManager {
         let Some(text) = &message.signed_message else {
             return Ok(());
         };
+        if let Ok(mut last) = self.last_rebroadcast.lock() {
+            // The first time a message is seen waiting it was just pushed: nothing to do.
+            let since = *last.entry(message.id).or_insert(head.height);
+            if head.height - since < REBROADCAST_EPOCHS {
+                return Ok(());
+            }
+            last.insert(message.id, head.height);
+        }
         let signed: SignedMessage = serde_json::from_str(text)?;
         let from = signed.message.from;
         let actor = self

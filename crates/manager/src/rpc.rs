@@ -542,14 +542,7 @@ pub async fn dispatch(
         }
         admin::STORE_LIST => {
             let reservations = manager.db.reservations().await?;
-            let stores = manager.stores.clone();
-            let views = tokio::task::spawn_blocking(move || {
-                storage_alloc::ledger_file::measure_stores(&stores)
-            })
-            .await
-            .map_err(|error| {
-                ApiError::temporary(format!("measuring the stores failed: {error}"))
-            })?;
+            let views = manager.measure_stores().await?;
             to_value(
                 views
                     .iter()

@@ -1056,12 +1056,7 @@ impl Manager {
         candidates: &[String],
         requested_by: &str,
     ) -> Result<Option<StoreBasicInfo>, ApiError> {
-        let stores = self.stores.clone();
-        let views = tokio::task::spawn_blocking(move || {
-            storage_alloc::ledger_file::measure_stores(&stores)
-        })
-        .await
-        .map_err(|error| ApiError::temporary(format!("measuring the stores failed: {error}")))?;
+        let views = self.measure_stores().await?;
         let now = unix_now();
         let request = storage_alloc::ReservationRequest {
             sector: sector_fsm::types::SectorId {
@@ -1115,6 +1110,14 @@ impl Manager {
             }
         }
         Ok(self.store_basic_info(&reservation.store))
+    }
+
+    /// Every persistent store with its free space (`statvfs`, off the async threads).
+    pub async fn measure_stores(&self) -> Result<Vec<storage_alloc::StoreView>, ApiError> {
+        let stores = self.stores.clone();
+        tokio::task::spawn_blocking(move || storage_alloc::ledger_file::measure_stores(&stores))
+            .await
+            .map_err(|error| ApiError::temporary(format!("measuring the stores failed: {error}")))
     }
 
     async fn load_reservations(&self) -> Result<storage_alloc::ReservationLedger, ApiError> {
@@ -1179,10 +1182,5 @@ impl Manager {
     /// `Venus.SealingDefaults`.
     pub fn sealing_defaults(&self) -> sealer_api::SealingDefaults {
         self.config.common.worker_sealing.clone()
-    }
-
-    /// How long a caller may sleep before the chain can have moved.
-    pub fn block_delay(&self) -> Duration {
-        Duration::from_secs(self.block_delay_secs)
     }
 }

@@ -6,7 +6,7 @@
 
 mod support;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use support::{Harness, b64};
 
 const SECTOR_PROOF_2KIB: u64 = 5;
@@ -412,7 +412,6 @@ async fn workers_on_tokenless_networks_need_no_token_but_admin_methods_still_do(
             .is_some_and(|m| m.contains("need 'admin'")),
         "{answer}"
     );
-    let _: Value = answer;
     harness.stop().await;
 }
 

@@ -13,7 +13,6 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use devnet::{DevnetConfig, ProofMode};
 use rand::{Rng as _, SeedableRng as _};
 use support::RetryingClient;
 
@@ -34,19 +33,8 @@ fn spawn_manager(home: &std::path::Path) -> support::ManagerProcess {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_manager_at_random_points_loses_no_sector_and_sends_none_twice() {
-    let devnet = devnet::start(
-        DevnetConfig {
-            block_time: Duration::from_millis(250),
-            proofs: ProofMode::Fake,
-            ..DevnetConfig::default()
-        },
-        "127.0.0.1:0".parse().expect("an address"),
-    )
-    .await
-    .expect("start a devnet");
-    let home = tempfile::tempdir().expect("a home");
-    let persist = home.path().join("persist-1");
-    std::fs::create_dir_all(&persist).expect("a persistent store");
+    let devnet = support::fake_devnet(Duration::from_millis(250)).await;
+    let (home, persist) = support::home_with_store();
     let address =
         support::write_process_config(home.path(), &devnet, "sqlite://manager.db", &persist, 2);
     let mut manager = spawn_manager(home.path());

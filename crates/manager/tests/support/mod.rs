@@ -89,6 +89,29 @@ pub fn place_persisted_files(store: &std::path::Path, miner: u64, number: u64) {
     }
 }
 
+/// A devnet on a loopback port that accepts only the fake backend's proofs, making a
+/// block every `block_time` (zero: only when asked).
+pub async fn fake_devnet(block_time: Duration) -> RunningDevnet {
+    devnet::start(
+        DevnetConfig {
+            block_time,
+            proofs: ProofMode::Fake,
+            ..DevnetConfig::default()
+        },
+        "127.0.0.1:0".parse().expect("an address"),
+    )
+    .await
+    .expect("start a devnet")
+}
+
+/// A manager home in a temporary directory, with a persistent store `persist-1` in it.
+pub fn home_with_store() -> (tempfile::TempDir, PathBuf) {
+    let home = tempfile::tempdir().expect("a home");
+    let persist = home.path().join("persist-1");
+    std::fs::create_dir_all(&persist).expect("a persistent store");
+    (home, persist)
+}
+
 /// A raw JSON-RPC client, as a damocles worker talks.
 pub struct Api {
     address: SocketAddr,
@@ -145,16 +168,6 @@ impl Api {
             )
             .await;
         if status == 200 { value } else { json!(status) }
-    }
-
-    /// The HTTP status of a call without a token.
-    pub async fn status_without_token(&self, method: &str, params: Value) -> u16 {
-        self.post(
-            None,
-            json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}),
-        )
-        .await
-        .0
     }
 
     /// A call's result; panics on an error.
@@ -260,22 +273,11 @@ impl Harness {
         database: Database,
         adjust: impl FnOnce(&mut ManagerConfig),
     ) -> Harness {
-        let devnet = devnet::start(
-            DevnetConfig {
-                block_time: Duration::ZERO,
-                proofs: ProofMode::Fake,
-                ..DevnetConfig::default()
-            },
-            "127.0.0.1:0".parse().expect("an address"),
-        )
-        .await
-        .expect("start a devnet");
+        let devnet = fake_devnet(Duration::ZERO).await;
         for _ in 0..3 {
             devnet.produce();
         }
-        let home = tempfile::tempdir().expect("a home");
-        let persist = home.path().join("persist-1");
-        std::fs::create_dir_all(&persist).expect("a persistent store");
+        let (home, persist) = home_with_store();
         let url = match database {
             Database::Sqlite => "sqlite://manager.db".to_owned(),
             Database::Postgres(url) => url,

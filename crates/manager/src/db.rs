@@ -6,9 +6,12 @@
 //! chain, then write conditionally (`WHERE` the state they read still holds).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Row, Transaction};
+
+use crate::row_cache::{RowCache, Touched};
 
 /// A database failure.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +51,8 @@ pub struct Database {
     /// commit (WAL lets them read while it writes); for PostgreSQL the same pool.
     reader: AnyPool,
     backend: Backend,
+    /// Sector and message rows kept in memory (SQLite only: see [`RowCache`]).
+    cache: Option<Arc<RowCache>>,
 }
 
 /// The phase of a sector's record.
@@ -385,11 +390,16 @@ impl Database {
             Backend::Sqlite => Some(writer_thread()?),
             Backend::Postgres => None,
         };
+        let cache = match backend {
+            Backend::Sqlite => Some(Arc::new(RowCache::default())),
+            Backend::Postgres => None,
+        };
         Ok(Database {
             writer,
             pool,
             reader,
             backend,
+            cache,
         })
     }
 
@@ -400,8 +410,19 @@ impl Database {
     /// a write's statements follow each other at once.
     async fn on_writer<T: Send + 'static>(
         &self,
+        touched: Vec<Touched>,
         write: impl Future<Output = Result<T, DatabaseError>> + Send + 'static,
     ) -> Result<T, DatabaseError> {
+        // The cached rows the write touched are forgotten inside the spawned task, after
+        // the commit, so that happens even when the caller stops waiting.
+        let cache = self.cache.clone();
+        let write = async move {
+            let outcome = write.await;
+            if let Some(cache) = cache {
+                cache.forget(&touched);
+            }
+            outcome
+        };
         match &self.writer {
             Some(writer) => writer.spawn(write).await.map_err(|error| {
                 DatabaseError::Corrupt(format!("the database writer stopped: {error}"))
@@ -459,7 +480,7 @@ impl Database {
         now: i64,
     ) -> Result<Option<u64>, DatabaseError> {
         let pool = self.pool.clone();
-        self.on_writer(async move {
+        self.on_writer(Vec::new(), async move {
             let mut transaction = pool.begin().await?;
             // The counter's row is created once, then every allocation starts with an
             // UPDATE of it, which locks the row: concurrent allocations (several
@@ -530,6 +551,12 @@ impl Database {
         miner: u64,
         number: u64,
     ) -> Result<Option<SectorRow>, DatabaseError> {
+        if let Some(cache) = &self.cache
+            && let Some(row) = cache.sector(miner, number)
+        {
+            return Ok(Some(row));
+        }
+        let generation = self.cache.as_ref().map(|cache| cache.generation());
         let row = sqlx::query(&format!(
             "SELECT {SECTOR_COLUMNS} FROM sectors WHERE miner = $1 AND number = $2"
         ))
@@ -537,17 +564,58 @@ impl Database {
         .bind(to_i64(number)?)
         .fetch_optional(&self.reader)
         .await?;
-        row.map(|row| sector_row(&row)).transpose()
+        let row = row.map(|row| sector_row(&row)).transpose()?;
+        if let (Some(cache), Some(generation), Some(row)) = (&self.cache, generation, &row) {
+            cache.offer_sector(generation, row);
+        }
+        Ok(row)
     }
 
-    /// A sector and the message carrying its precommit (or, with `proof`, its proof),
-    /// in one read: what a poll needs.
+    /// An outbox message without the sectors it carries, from memory when kept there.
+    async fn message_without_sectors(&self, id: i64) -> Result<Option<MessageRow>, DatabaseError> {
+        if let Some(cache) = &self.cache
+            && let Some(row) = cache.message(id)
+        {
+            return Ok(Some(row));
+        }
+        let generation = self.cache.as_ref().map(|cache| cache.generation());
+        let row = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
+        let row = row.map(|row| message_row(&row)).transpose()?;
+        if let (Some(cache), Some(generation), Some(row)) = (&self.cache, generation, &row) {
+            cache.offer_message(generation, row);
+        }
+        Ok(row)
+    }
+
+    /// A sector and the message carrying its precommit (or, with `proof`, its proof):
+    /// what a poll needs. From memory when the rows are kept there; otherwise in one
+    /// read.
     pub async fn sector_with_message(
         &self,
         miner: u64,
         number: u64,
         proof: bool,
     ) -> Result<Option<(SectorRow, Option<MessageRow>)>, DatabaseError> {
+        if self.cache.is_some() {
+            let Some(sector) = self.sector(miner, number).await? else {
+                return Ok(None);
+            };
+            let carrying = if proof {
+                sector.proof_message
+            } else {
+                sector.pre_message
+            };
+            let message = match carrying {
+                Some(id) => self.message_without_sectors(id).await?,
+                None => None,
+            };
+            return Ok(Some((sector, message)));
+        }
         let message_columns: String = MESSAGE_COLUMNS
             .split(',')
             .map(|column| format!("m.{0} AS m_{0}", column.trim()))
@@ -622,7 +690,7 @@ impl Database {
     ) -> Result<bool, DatabaseError> {
         let pool = self.pool.clone();
         let pre = pre.clone();
-        self.on_writer(async move {
+        self.on_writer(vec![Touched::Sector(miner, number)], async move {
             let mut transaction = pool.begin().await?;
             let changed = sqlx::query(
                 "UPDATE sectors SET pre_comm_r = $3, pre_comm_d = $4, pre_ticket = $5, pre_ticket_epoch = $6, \
@@ -691,7 +759,7 @@ impl Database {
                 "seed",
             ),
         };
-        self.on_writer(async move {
+        self.on_writer(vec![Touched::Sector(miner, number)], async move {
             let mut transaction = pool.begin().await?;
             sqlx::query(update)
                 .bind(to_i64(miner)?)
@@ -726,7 +794,7 @@ impl Database {
     ) -> Result<bool, DatabaseError> {
         let pool = self.pool.clone();
         let proof = proof.to_vec();
-        self.on_writer(async move {
+        self.on_writer(vec![Touched::Sector(miner, number)], async move {
             let mut transaction = pool.begin().await?;
             let changed = sqlx::query(
                 "UPDATE sectors SET proof = $3, proof_submitted_at = $4, proof_need_send = 1, proof_message = NULL, \
@@ -758,7 +826,7 @@ impl Database {
     ) -> Result<(), DatabaseError> {
         let pool = self.pool.clone();
         let instance = instance.to_owned();
-        self.on_writer(async move {
+        self.on_writer(vec![Touched::Sector(miner, number)], async move {
             let mut transaction = pool.begin().await?;
             sqlx::query("UPDATE sectors SET persisted_instance = $3, updated_at = $4 WHERE miner = $1 AND number = $2")
                 .bind(to_i64(miner)?)
@@ -782,13 +850,18 @@ impl Database {
     ) -> Result<(), DatabaseError> {
         let pool = self.pool.clone();
         let reports = reports.to_vec();
-        self.on_writer(async move {
-            if reports.is_empty() {
-                return Ok(());
-            }
-            let mut transaction = pool.begin().await?;
-            for (miner, number, instance, report, now) in reports {
-                sqlx::query(
+        self.on_writer(
+            reports
+                .iter()
+                .map(|(miner, number, ..)| Touched::Sector(*miner, *number))
+                .collect(),
+            async move {
+                if reports.is_empty() {
+                    return Ok(());
+                }
+                let mut transaction = pool.begin().await?;
+                for (miner, number, instance, report, now) in reports {
+                    sqlx::query(
                     "UPDATE sectors SET latest_state = $3, worker_instance = $4, updated_at = $5 \
                      WHERE miner = $1 AND number = $2 AND phase = 'sealing'",
                 )
@@ -799,10 +872,11 @@ impl Database {
                 .bind(now)
                 .execute(&mut *transaction)
                 .await?;
-            }
-            transaction.commit().await?;
-            Ok(())
-        })
+                }
+                transaction.commit().await?;
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -819,7 +893,7 @@ impl Database {
     ) -> Result<bool, DatabaseError> {
         let pool = self.pool.clone();
         let reason = reason.map(str::to_owned);
-        self.on_writer(async move {
+        self.on_writer(vec![Touched::Sector(miner, number)], async move {
             let mut transaction = pool.begin().await?;
             let changed = sqlx::query(
                 "UPDATE sectors SET phase = $3, abort_reason = $4, pre_need_send = 0, proof_need_send = 0, updated_at = $5 \
@@ -863,7 +937,7 @@ impl Database {
         now: i64,
     ) -> Result<bool, DatabaseError> {
         let pool = self.pool.clone();
-        self.on_writer(async move {
+        self.on_writer(vec![Touched::Sector(miner, number)], async move {
             let mut transaction = pool.begin().await?;
             let changed = sqlx::query(
                 "UPDATE sectors SET phase = 'sealing', abort_reason = NULL, updated_at = $3 \
@@ -945,39 +1019,45 @@ impl Database {
         let value = value.to_owned();
         let max_fee = max_fee.to_owned();
         let sectors = sectors.to_vec();
-        self.on_writer(async move {
-            // The outbox row must be on disk before the message can be pushed: with SQLite
-            // this commit is synced (`synchronous = FULL`), which also syncs every commit
-            // before it. Other commits use `NORMAL` (never corrupt; a power cut may lose the
-            // last ones, which the workers' retries recreate; nothing sent is lost, because
-            // nothing is sent before a synced commit).
-            let mut connection = pool.acquire().await?;
-            if backend == Backend::Sqlite {
-                sqlx::query("PRAGMA synchronous = FULL")
-                    .execute(&mut *connection)
-                    .await?;
-            }
-            let outcome = create_message_in(
-                &mut connection,
-                miner,
-                purpose,
-                &msg_uuid,
-                &from_address,
-                method,
-                &params,
-                &value,
-                &max_fee,
-                &sectors,
-                now,
-            )
-            .await;
-            if backend == Backend::Sqlite {
-                sqlx::query("PRAGMA synchronous = NORMAL")
-                    .execute(&mut *connection)
-                    .await?;
-            }
-            outcome
-        })
+        self.on_writer(
+            sectors
+                .iter()
+                .map(|number| Touched::Sector(miner, *number))
+                .collect(),
+            async move {
+                // The outbox row must be on disk before the message can be pushed: with SQLite
+                // this commit is synced (`synchronous = FULL`), which also syncs every commit
+                // before it. Other commits use `NORMAL` (never corrupt; a power cut may lose the
+                // last ones, which the workers' retries recreate; nothing sent is lost, because
+                // nothing is sent before a synced commit).
+                let mut connection = pool.acquire().await?;
+                if backend == Backend::Sqlite {
+                    sqlx::query("PRAGMA synchronous = FULL")
+                        .execute(&mut *connection)
+                        .await?;
+                }
+                let outcome = create_message_in(
+                    &mut connection,
+                    miner,
+                    purpose,
+                    &msg_uuid,
+                    &from_address,
+                    method,
+                    &params,
+                    &value,
+                    &max_fee,
+                    &sectors,
+                    now,
+                )
+                .await;
+                if backend == Backend::Sqlite {
+                    sqlx::query("PRAGMA synchronous = NORMAL")
+                        .execute(&mut *connection)
+                        .await?;
+                }
+                outcome
+            },
+        )
         .await
     }
 
@@ -1062,7 +1142,7 @@ impl Database {
         let pool = self.pool.clone();
         let signed_cid = signed_cid.to_owned();
         let signed_message = signed_message.to_owned();
-        self.on_writer(async move {
+        self.on_writer(vec![Touched::Message(id)], async move {
             sqlx::query(
                 "UPDATE messages SET state = 'pushed', signed_cid = $2, signed_message = $3, push_attempts = push_attempts + 1, \
                  last_error = NULL, updated_at = $4 WHERE id = $1 AND state = 'created'",
@@ -1088,7 +1168,7 @@ impl Database {
     ) -> Result<(), DatabaseError> {
         let pool = self.pool.clone();
         let error = error.to_owned();
-        self.on_writer(async move {
+        self.on_writer(vec![Touched::Message(id)], async move {
             sqlx::query(
                 "UPDATE messages SET push_attempts = push_attempts + 1, last_error = $2, \
                  state = CASE WHEN $3 = 1 THEN 'failed' ELSE state END, updated_at = $4 WHERE id = $1 AND state = 'created'",
@@ -1116,7 +1196,7 @@ impl Database {
         let execution = execution.map(|(height, tipset, exit_code, receipt)| {
             (height, tipset.to_owned(), exit_code, receipt.to_owned())
         });
-        self.on_writer(async move {
+        self.on_writer(vec![Touched::Message(id)], async move {
             match execution {
                 Some((height, tipset, exit_code, receipt)) => {
                     sqlx::query(
@@ -1151,7 +1231,7 @@ impl Database {
     /// Marks an executed message final: buried under the chain's finality.
     pub async fn message_final(&self, id: i64, now: i64) -> Result<(), DatabaseError> {
         let pool = self.pool.clone();
-        self.on_writer(async move {
+        self.on_writer(vec![Touched::Message(id)], async move {
             sqlx::query("UPDATE messages SET state = 'final', updated_at = $2 WHERE id = $1 AND state = 'executed'")
                 .bind(id)
                 .bind(now)
@@ -1170,7 +1250,7 @@ impl Database {
         now: i64,
     ) -> Result<(), DatabaseError> {
         let pool = self.pool.clone();
-        self.on_writer(async move {
+        self.on_writer(vec![Touched::Message(id)], async move {
             sqlx::query("UPDATE messages SET nonce_passed_height = $2, updated_at = $3 WHERE id = $1 AND nonce_passed_height IS NULL")
                 .bind(id)
                 .bind(height)
@@ -1186,7 +1266,7 @@ impl Database {
     pub async fn message_dead(&self, id: i64, error: &str, now: i64) -> Result<(), DatabaseError> {
         let pool = self.pool.clone();
         let error = error.to_owned();
-        self.on_writer(async move {
+        self.on_writer(vec![Touched::Message(id)], async move {
             sqlx::query("UPDATE messages SET state = 'failed', last_error = $2, updated_at = $3 WHERE id = $1 AND state = 'pushed'")
                 .bind(id)
                 .bind(error)
@@ -1221,7 +1301,7 @@ impl Database {
     pub async fn put_reservation(&self, reservation: &ReservationRow) -> Result<(), DatabaseError> {
         let pool = self.pool.clone();
         let reservation = reservation.clone();
-        self.on_writer(async move {
+        self.on_writer(Vec::new(), async move {
             sqlx::query(
                 "INSERT INTO reservations (miner, number, store, bytes, reserved_by, reserved_at) VALUES ($1, $2, $3, $4, $5, $6) \
                  ON CONFLICT (miner, number) DO UPDATE SET store = excluded.store, bytes = excluded.bytes, \
@@ -1247,7 +1327,7 @@ impl Database {
         number: u64,
     ) -> Result<bool, DatabaseError> {
         let pool = self.pool.clone();
-        self.on_writer(async move {
+        self.on_writer(Vec::new(), async move {
             let changed = sqlx::query("DELETE FROM reservations WHERE miner = $1 AND number = $2")
                 .bind(to_i64(miner)?)
                 .bind(to_i64(number)?)
@@ -1263,7 +1343,7 @@ impl Database {
     pub async fn worker_ping(&self, worker: &WorkerRow) -> Result<(), DatabaseError> {
         let pool = self.pool.clone();
         let worker = worker.clone();
-        self.on_writer(async move {
+        self.on_writer(Vec::new(), async move {
             sqlx::query(
                 "INSERT INTO workers (name, dest, version, summary, last_ping) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (name) DO UPDATE SET dest = excluded.dest, version = excluded.version, \

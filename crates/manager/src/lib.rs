@@ -15,6 +15,7 @@ pub mod commit;
 pub mod config;
 pub mod db;
 pub mod outbox;
+mod row_cache;
 pub mod rpc;
 pub mod sealer;
 pub mod server;

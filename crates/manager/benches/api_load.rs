@@ -23,22 +23,31 @@ fn setting(name: &str, default: usize) -> usize {
 }
 
 fn main() {
+    // The devnet stands in for a Lotus node, which is not on the generator's threads:
+    // it runs on a runtime of its own, so the simulated workers never wait for a block
+    // being made before they can read their answers.
+    let devnet_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("the devnet's runtime");
+    let devnet = devnet_runtime.block_on(support::fake_devnet(Duration::from_millis(50)));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a runtime");
-    runtime.block_on(run());
+    runtime.block_on(run(&devnet));
+    drop(devnet);
 }
 
-async fn run() {
+async fn run(devnet: &devnet::RunningDevnet) {
     let sectors = setting("SECTORS", 10_000);
     let workers = setting("WORKERS", 400);
-    let devnet = support::fake_devnet(Duration::from_millis(50)).await;
     let (home, persist) = support::home_with_store();
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://manager.db".to_owned());
     // The manager runs as its own process, as in production, so its tasks do not share
     // a runtime with the simulated workers.
-    let address = support::write_process_config(home.path(), &devnet, &url, &persist, 128);
+    let address = support::write_process_config(home.path(), devnet, &url, &persist, 128);
     let manager = support::spawn_manager_process(home.path(), "warn", &[]);
     let token = support::admin_token_of(home.path()).await;
     let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));

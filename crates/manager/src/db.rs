@@ -12,6 +12,8 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Row, Transaction};
 
 use crate::row_cache::{RowCache, Touched};
+use crate::sqlite_writer::{Durability, SqliteWriter};
+use rusqlite::OptionalExtension as _;
 
 /// A database failure.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +24,16 @@ pub enum DatabaseError {
     /// The database refused or failed.
     #[error("database: {0}")]
     Sql(#[from] sqlx::Error),
+    /// The SQLite writer's statement failed.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The transaction a write belonged to did not commit.
+    #[error("database: {0}")]
+    Commit(String),
+    /// What a write expected no longer holds; its statements were undone. (Used
+    /// inside the database layer; callers see the write's own answer instead.)
+    #[error("the record changed meanwhile")]
+    Stale,
     /// A migration failed.
     #[error("migrating the database: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
@@ -42,15 +54,14 @@ pub enum Backend {
 /// The open database.
 #[derive(Clone, Debug)]
 pub struct Database {
-    /// Where SQLite writes run: a thread of its own with its own runtime (see
-    /// [`Database::on_writer`]); none for PostgreSQL.
-    writer: Option<tokio::runtime::Handle>,
-    /// Writes (and, for PostgreSQL, everything).
+    /// Where SQLite writes run: one thread committing waiting writes together (see
+    /// [`SqliteWriter`]); none for PostgreSQL.
+    sqlite_writer: Option<SqliteWriter>,
+    /// PostgreSQL's writes (and everything else); SQLite's migrations and identity.
     pool: AnyPool,
     /// Reads: for SQLite a separate pool, so readers never queue behind a writer's
     /// commit (WAL lets them read while it writes); for PostgreSQL the same pool.
     reader: AnyPool,
-    backend: Backend,
     /// Sector and message rows kept in memory (SQLite only: see [`RowCache`]).
     cache: Option<Arc<RowCache>>,
 }
@@ -320,6 +331,106 @@ const SECTOR_COLUMNS: &str = "miner, number, proof_type, phase, abort_reason, ti
 const MESSAGE_COLUMNS: &str = "id, miner, purpose, msg_uuid, from_address, method, params, value, max_fee, \
     state, signed_cid, signed_message, push_attempts, nonce_passed_height, last_error, executed_height, executed_tipset, exit_code, receipt, created_at";
 
+/// A precommit submission (a hard reset replaces the earlier one).
+const PRE_COMMIT_UPDATE: &str = "UPDATE sectors SET pre_comm_r = $3, pre_comm_d = $4, pre_ticket = $5, pre_ticket_epoch = $6, \
+                 pre_submitted_at = $7, pre_need_send = 1, pre_message = NULL, updated_at = $7 \
+                 WHERE miner = $1 AND number = $2 AND phase = 'sealing'";
+
+/// A proof submission (a hard reset replaces the earlier one).
+const PROOF_UPDATE: &str = "UPDATE sectors SET proof = $3, proof_submitted_at = $4, proof_need_send = 1, proof_message = NULL, \
+                 updated_at = $4 WHERE miner = $1 AND number = $2 AND phase = 'sealing'";
+
+/// Where a sector's files were persisted.
+const PERSISTED_UPDATE: &str =
+    "UPDATE sectors SET persisted_instance = $3, updated_at = $4 WHERE miner = $1 AND number = $2";
+
+/// A worker's latest state report.
+const REPORT_UPDATE: &str = "UPDATE sectors SET latest_state = $3, worker_instance = $4, updated_at = $5 \
+                     WHERE miner = $1 AND number = $2 AND phase = 'sealing'";
+
+/// A sealing sector finalized or aborted.
+const END_UPDATE: &str = "UPDATE sectors SET phase = $3, abort_reason = $4, pre_need_send = 0, proof_need_send = 0, updated_at = $5 \
+                 WHERE miner = $1 AND number = $2 AND phase = 'sealing'";
+
+/// A finalized or aborted sector brought back to sealing.
+const RESTORE_UPDATE: &str = "UPDATE sectors SET phase = 'sealing', abort_reason = NULL, updated_at = $3 \
+                 WHERE miner = $1 AND number = $2 AND phase <> 'sealing'";
+
+/// A newly allocated sector.
+const SECTOR_INSERT: &str = "INSERT INTO sectors (miner, number, proof_type, phase, created_at, updated_at) \
+                 VALUES ($1, $2, $3, 'sealing', $4, $4)";
+
+/// The node accepted a message.
+const MESSAGE_PUSHED: &str = "UPDATE messages SET state = 'pushed', signed_cid = $2, signed_message = $3, push_attempts = push_attempts + 1, \
+                 last_error = NULL, updated_at = $4 WHERE id = $1 AND state = 'created'";
+
+/// A push failed.
+const MESSAGE_PUSH_FAILED: &str = "UPDATE messages SET push_attempts = push_attempts + 1, last_error = $2, \
+                 state = CASE WHEN $3 = 1 THEN 'failed' ELSE state END, updated_at = $4 WHERE id = $1 AND state = 'created'";
+
+/// The chain executed a message.
+const MESSAGE_EXECUTED: &str = "UPDATE messages SET state = 'executed', executed_height = $2, executed_tipset = $3, exit_code = $4, \
+                         receipt = $5, updated_at = $6 WHERE id = $1";
+
+/// A reorganisation took a message's execution away.
+const MESSAGE_REVERTED: &str = "UPDATE messages SET state = 'pushed', executed_height = NULL, executed_tipset = NULL, exit_code = NULL, \
+                         receipt = NULL, updated_at = $2 WHERE id = $1 AND state = 'executed'";
+
+/// A message buried under finality.
+const MESSAGE_FINAL: &str =
+    "UPDATE messages SET state = 'final', updated_at = $2 WHERE id = $1 AND state = 'executed'";
+
+/// The sender's nonce passed a message.
+const MESSAGE_NONCE_PASSED: &str = "UPDATE messages SET nonce_passed_height = $2, updated_at = $3 WHERE id = $1 AND nonce_passed_height IS NULL";
+
+/// A pushed message the chain will never execute.
+const MESSAGE_DEAD: &str = "UPDATE messages SET state = 'failed', last_error = $2, updated_at = $3 WHERE id = $1 AND state = 'pushed'";
+
+/// A sector's reservation, recorded or replaced.
+const RESERVATION_PUT: &str = "INSERT INTO reservations (miner, number, store, bytes, reserved_by, reserved_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (miner, number) DO UPDATE SET store = excluded.store, bytes = excluded.bytes, \
+                 reserved_by = excluded.reserved_by, reserved_at = excluded.reserved_at";
+
+/// A worker's ping.
+const WORKER_PING_UPSERT: &str = "INSERT INTO workers (name, dest, version, summary, last_ping) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (name) DO UPDATE SET dest = excluded.dest, version = excluded.version, \
+                 summary = excluded.summary, last_ping = excluded.last_ping";
+
+/// An outbox message.
+const MESSAGE_INSERT: &str = "INSERT INTO messages (miner, purpose, msg_uuid, from_address, method, params, value, max_fee, state, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'created', $9, $9) RETURNING id";
+
+/// A sector an outbox message carries.
+const MESSAGE_SECTOR_INSERT: &str =
+    "INSERT INTO message_sectors (message_id, miner, number) VALUES ($1, $2, $3)";
+
+/// An event of a sector's history.
+const EVENT_INSERT: &str =
+    "INSERT INTO sector_events (miner, number, at, kind, detail) VALUES ($1, $2, $3, $4, $5)";
+
+/// A sector's reservation dropped.
+const RESERVATION_DELETE: &str = "DELETE FROM reservations WHERE miner = $1 AND number = $2";
+
+/// A sector taken off the waiting list by the outbox message that carries it.
+fn carried_update(purpose: Purpose) -> &'static str {
+    match purpose {
+        Purpose::PreCommit => {
+            "UPDATE sectors SET pre_message = $3, pre_need_send = 0, updated_at = $4 \
+                 WHERE miner = $1 AND number = $2 AND phase = 'sealing' AND pre_need_send = 1 AND pre_message IS NULL"
+        }
+        Purpose::ProveCommit => {
+            "UPDATE sectors SET proof_message = $3, proof_need_send = 0, updated_at = $4 \
+                 WHERE miner = $1 AND number = $2 AND phase = 'sealing' AND proof_need_send = 1 AND proof_message IS NULL"
+        }
+    }
+}
+
+/// The last number allocated for a miner.
+const COUNTER_READ: &str = "SELECT last_allocated FROM sector_numbers WHERE miner = $1";
+/// A miner's allocation counter, set (SQLite's writer: read, then set).
+const COUNTER_SET: &str = "INSERT INTO sector_numbers (miner, last_allocated) VALUES ($1, $2) \
+    ON CONFLICT (miner) DO UPDATE SET last_allocated = excluded.last_allocated";
+
 impl Database {
     /// Opens the database `url` names (a relative SQLite path is taken from `home`),
     /// creating an SQLite file if needed, and runs the migrations.
@@ -329,7 +440,7 @@ impl Database {
         max_connections: u32,
     ) -> Result<Database, DatabaseError> {
         sqlx::any::install_default_drivers();
-        let (backend, url) = if let Some(path) = url.strip_prefix("sqlite://") {
+        let (backend, url, sqlite_path) = if let Some(path) = url.strip_prefix("sqlite://") {
             let (path, _) = path.split_once('?').unwrap_or((path, ""));
             let path = if Path::new(path).is_absolute() {
                 Path::new(path).to_owned()
@@ -339,9 +450,10 @@ impl Database {
             (
                 Backend::Sqlite,
                 format!("sqlite://{}?mode=rwc", path.display()),
+                Some(path),
             )
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (Backend::Postgres, url.to_owned())
+            (Backend::Postgres, url.to_owned(), None)
         } else {
             return Err(DatabaseError::Url(format!(
                 "{url:?} is not a database URL; write \"sqlite://sector-manager.db\" or \"postgres://user:password@host/database\""
@@ -367,13 +479,10 @@ impl Database {
         };
         let (pool, reader) = match backend {
             Backend::Sqlite => {
-                // SQLite has one writer at a time: a single writing connection makes
-                // that explicit and keeps transactions from failing with "busy".
+                // One sqlx connection runs the migrations and makes the identity; the
+                // writes of the sealing pipeline go through the writer thread.
                 let pool = sqlite_pool(1, url.clone()).await?;
-                match backend {
-                    Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
-                    Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
-                }
+                SQLITE_MIGRATIONS.run(&pool).await?;
                 let reader = sqlite_pool(max_connections.clamp(1, 8), url).await?;
                 (pool, reader)
             }
@@ -386,49 +495,20 @@ impl Database {
                 (pool.clone(), pool)
             }
         };
-        let writer = match backend {
-            Backend::Sqlite => Some(writer_thread()?),
-            Backend::Postgres => None,
-        };
-        let cache = match backend {
-            Backend::Sqlite => Some(Arc::new(RowCache::default())),
-            Backend::Postgres => None,
+        let (cache, sqlite_writer) = match sqlite_path {
+            Some(path) => {
+                let cache = Arc::new(RowCache::default());
+                let writer = SqliteWriter::start(&path, Arc::clone(&cache))?;
+                (Some(cache), Some(writer))
+            }
+            None => (None, None),
         };
         Ok(Database {
-            writer,
+            sqlite_writer,
             pool,
             reader,
-            backend,
             cache,
         })
-    }
-
-    /// Runs a write. With SQLite every write goes through one connection; run on the
-    /// callers' runtime, each of a write's statements would wait for its turn among
-    /// every request being served before the next could start, and the connection
-    /// would sit idle in between. On the writer thread, whose runtime runs nothing else,
-    /// a write's statements follow each other at once.
-    async fn on_writer<T: Send + 'static>(
-        &self,
-        touched: Vec<Touched>,
-        write: impl Future<Output = Result<T, DatabaseError>> + Send + 'static,
-    ) -> Result<T, DatabaseError> {
-        // The cached rows the write touched are forgotten inside the spawned task, after
-        // the commit, so that happens even when the caller stops waiting.
-        let cache = self.cache.clone();
-        let write = async move {
-            let outcome = write.await;
-            if let Some(cache) = cache {
-                cache.forget(&touched);
-            }
-            outcome
-        };
-        match &self.writer {
-            Some(writer) => writer.spawn(write).await.map_err(|error| {
-                DatabaseError::Corrupt(format!("the database writer stopped: {error}"))
-            })?,
-            None => write.await,
-        }
     }
 
     /// Closes every connection.
@@ -479,8 +559,43 @@ impl Database {
         taken_on_chain: Box<dyn Fn(u64) -> bool + Send + Sync>,
         now: i64,
     ) -> Result<Option<u64>, DatabaseError> {
+        if let Some(writer) = &self.sqlite_writer {
+            // The writer thread is SQLite's only writer, so reading the counter and then
+            // writing it cannot race.
+            return writer
+                .run(Durability::Normal, Vec::new(), move |connection| {
+                    let last: Option<i64> = connection
+                        .prepare_cached(&numbered(COUNTER_READ))?
+                        .query_row(rusqlite::params![to_i64(miner)?], |row| row.get(0))
+                        .optional()?;
+                    let after = last.map(to_u64).transpose()?.unwrap_or(min);
+                    let Some(candidate) = next_free_number(after, min, max, &*taken_on_chain)
+                    else {
+                        return Ok(None);
+                    };
+                    sqlite_execute(
+                        connection,
+                        COUNTER_SET,
+                        rusqlite::params![to_i64(miner)?, to_i64(candidate)?],
+                    )?;
+                    sqlite_execute(
+                        connection,
+                        SECTOR_INSERT,
+                        rusqlite::params![
+                            to_i64(miner)?,
+                            to_i64(candidate)?,
+                            to_i64(proof_type)?,
+                            now
+                        ],
+                    )?;
+                    sqlite_event(connection, miner, candidate, now, "allocated", "")?;
+                    Ok(Some(candidate))
+                })
+                .await;
+        }
+
         let pool = self.pool.clone();
-        self.on_writer(Vec::new(), async move {
+        async move {
             let mut transaction = pool.begin().await?;
             // The counter's row is created once, then every allocation starts with an
             // UPDATE of it, which locks the row: concurrent allocations (several
@@ -500,48 +615,38 @@ impl Database {
             .bind(to_i64(miner)?)
             .fetch_one(&mut *transaction)
             .await?;
-            let mut candidate = to_u64(next)?.max(min + 1);
-            // Skip numbers the chain already knows (allocated by another tool), but only so
-            // far: a long run of them means the counter is far behind and an operator should
-            // raise MinNumber.
-            let mut skipped = 0;
-            while taken_on_chain(candidate) && skipped < 10_000 {
-                candidate += 1;
-                skipped += 1;
-            }
-            if max.is_some_and(|max| candidate > max) || taken_on_chain(candidate) {
+            // The UPDATE counted one up; the number before it is the last allocated.
+            let Some(candidate) =
+                next_free_number(to_u64(next)?.saturating_sub(1), min, max, &*taken_on_chain)
+            else {
                 transaction.rollback().await?;
                 return Ok(None);
-            }
+            };
             sqlx::query("UPDATE sector_numbers SET last_allocated = $2 WHERE miner = $1")
                 .bind(to_i64(miner)?)
                 .bind(to_i64(candidate)?)
                 .execute(&mut *transaction)
                 .await?;
-            sqlx::query(
-                "INSERT INTO sectors (miner, number, proof_type, phase, created_at, updated_at) \
-                 VALUES ($1, $2, $3, 'sealing', $4, $4)",
-            )
-            .bind(to_i64(miner)?)
-            .bind(to_i64(candidate)?)
-            .bind(to_i64(proof_type)?)
-            .bind(now)
-            .execute(&mut *transaction)
-            .await?;
+            sqlx::query(SECTOR_INSERT)
+                .bind(to_i64(miner)?)
+                .bind(to_i64(candidate)?)
+                .bind(to_i64(proof_type)?)
+                .bind(now)
+                .execute(&mut *transaction)
+                .await?;
             record_event(&mut transaction, miner, candidate, now, "allocated", "").await?;
             transaction.commit().await?;
             Ok(Some(candidate))
-        })
+        }
         .await
     }
 
     /// The last number allocated for `miner`.
     pub async fn last_allocated(&self, miner: u64) -> Result<Option<u64>, DatabaseError> {
-        let last: Option<i64> =
-            sqlx::query_scalar("SELECT last_allocated FROM sector_numbers WHERE miner = $1")
-                .bind(to_i64(miner)?)
-                .fetch_optional(&self.reader)
-                .await?;
+        let last: Option<i64> = sqlx::query_scalar(COUNTER_READ)
+            .bind(to_i64(miner)?)
+            .fetch_optional(&self.reader)
+            .await?;
         last.map(to_u64).transpose()
     }
 
@@ -688,25 +793,57 @@ impl Database {
         number: u64,
         pre: &PreCommitRecord,
     ) -> Result<bool, DatabaseError> {
+        if let Some(writer) = &self.sqlite_writer {
+            let pre = pre.clone();
+            return writer
+                .run(
+                    Durability::Normal,
+                    vec![Touched::Sector(miner, number)],
+                    move |connection| {
+                        let changed = sqlite_execute(
+                            connection,
+                            PRE_COMMIT_UPDATE,
+                            rusqlite::params![
+                                to_i64(miner)?,
+                                to_i64(number)?,
+                                pre.comm_r,
+                                pre.comm_d,
+                                pre.ticket,
+                                pre.ticket_epoch,
+                                pre.submitted_at
+                            ],
+                        )?;
+                        if changed == 1 {
+                            sqlite_event(
+                                connection,
+                                miner,
+                                number,
+                                pre.submitted_at,
+                                "pre_commit_submitted",
+                                "",
+                            )?;
+                        }
+                        Ok(changed == 1)
+                    },
+                )
+                .await;
+        }
+
         let pool = self.pool.clone();
         let pre = pre.clone();
-        self.on_writer(vec![Touched::Sector(miner, number)], async move {
+        async move {
             let mut transaction = pool.begin().await?;
-            let changed = sqlx::query(
-                "UPDATE sectors SET pre_comm_r = $3, pre_comm_d = $4, pre_ticket = $5, pre_ticket_epoch = $6, \
-                 pre_submitted_at = $7, pre_need_send = 1, pre_message = NULL, updated_at = $7 \
-                 WHERE miner = $1 AND number = $2 AND phase = 'sealing'",
-            )
-            .bind(to_i64(miner)?)
-            .bind(to_i64(number)?)
-            .bind(pre.comm_r.clone())
-            .bind(pre.comm_d.clone())
-            .bind(pre.ticket.clone())
-            .bind(pre.ticket_epoch)
-            .bind(pre.submitted_at)
-            .execute(&mut *transaction)
-            .await?
-            .rows_affected();
+            let changed = sqlx::query(PRE_COMMIT_UPDATE)
+                .bind(to_i64(miner)?)
+                .bind(to_i64(number)?)
+                .bind(pre.comm_r.clone())
+                .bind(pre.comm_d.clone())
+                .bind(pre.ticket.clone())
+                .bind(pre.ticket_epoch)
+                .bind(pre.submitted_at)
+                .execute(&mut *transaction)
+                .await?
+                .rows_affected();
             if changed == 1 {
                 record_event(
                     &mut transaction,
@@ -720,7 +857,7 @@ impl Database {
             }
             transaction.commit().await?;
             Ok(changed == 1)
-        })
+        }
         .await
     }
 
@@ -759,7 +896,32 @@ impl Database {
                 "seed",
             ),
         };
-        self.on_writer(vec![Touched::Sector(miner, number)], async move {
+        if let Some(writer) = &self.sqlite_writer {
+            return writer
+                .run(
+                    Durability::Normal,
+                    vec![Touched::Sector(miner, number)],
+                    move |connection| {
+                        sqlite_execute(
+                            connection,
+                            update,
+                            rusqlite::params![to_i64(miner)?, to_i64(number)?, bytes, epoch, now],
+                        )?;
+                        sqlite_event(
+                            connection,
+                            miner,
+                            number,
+                            now,
+                            event,
+                            &format!("epoch {epoch}"),
+                        )?;
+                        Ok(())
+                    },
+                )
+                .await;
+        }
+
+        async move {
             let mut transaction = pool.begin().await?;
             sqlx::query(update)
                 .bind(to_i64(miner)?)
@@ -780,7 +942,7 @@ impl Database {
             .await?;
             transaction.commit().await?;
             Ok(())
-        })
+        }
         .await
     }
 
@@ -792,27 +954,45 @@ impl Database {
         proof: &[u8],
         now: i64,
     ) -> Result<bool, DatabaseError> {
+        if let Some(writer) = &self.sqlite_writer {
+            let proof = proof.to_vec();
+            return writer
+                .run(
+                    Durability::Normal,
+                    vec![Touched::Sector(miner, number)],
+                    move |connection| {
+                        let changed = sqlite_execute(
+                            connection,
+                            PROOF_UPDATE,
+                            rusqlite::params![to_i64(miner)?, to_i64(number)?, proof, now],
+                        )?;
+                        if changed == 1 {
+                            sqlite_event(connection, miner, number, now, "proof_submitted", "")?;
+                        }
+                        Ok(changed == 1)
+                    },
+                )
+                .await;
+        }
+
         let pool = self.pool.clone();
         let proof = proof.to_vec();
-        self.on_writer(vec![Touched::Sector(miner, number)], async move {
+        async move {
             let mut transaction = pool.begin().await?;
-            let changed = sqlx::query(
-                "UPDATE sectors SET proof = $3, proof_submitted_at = $4, proof_need_send = 1, proof_message = NULL, \
-                 updated_at = $4 WHERE miner = $1 AND number = $2 AND phase = 'sealing'",
-            )
-            .bind(to_i64(miner)?)
-            .bind(to_i64(number)?)
-            .bind(proof.to_vec())
-            .bind(now)
-            .execute(&mut *transaction)
-            .await?
-            .rows_affected();
+            let changed = sqlx::query(PROOF_UPDATE)
+                .bind(to_i64(miner)?)
+                .bind(to_i64(number)?)
+                .bind(proof.to_vec())
+                .bind(now)
+                .execute(&mut *transaction)
+                .await?
+                .rows_affected();
             if changed == 1 {
                 record_event(&mut transaction, miner, number, now, "proof_submitted", "").await?;
             }
             transaction.commit().await?;
             Ok(changed == 1)
-        })
+        }
         .await
     }
 
@@ -824,11 +1004,30 @@ impl Database {
         instance: &str,
         now: i64,
     ) -> Result<(), DatabaseError> {
+        if let Some(writer) = &self.sqlite_writer {
+            let instance = instance.to_owned();
+            return writer
+                .run(
+                    Durability::Normal,
+                    vec![Touched::Sector(miner, number)],
+                    move |connection| {
+                        sqlite_execute(
+                            connection,
+                            PERSISTED_UPDATE,
+                            rusqlite::params![to_i64(miner)?, to_i64(number)?, instance, now],
+                        )?;
+                        sqlite_event(connection, miner, number, now, "persisted", &instance)?;
+                        Ok(())
+                    },
+                )
+                .await;
+        }
+
         let pool = self.pool.clone();
         let instance = instance.to_owned();
-        self.on_writer(vec![Touched::Sector(miner, number)], async move {
+        async move {
             let mut transaction = pool.begin().await?;
-            sqlx::query("UPDATE sectors SET persisted_instance = $3, updated_at = $4 WHERE miner = $1 AND number = $2")
+            sqlx::query(PERSISTED_UPDATE)
                 .bind(to_i64(miner)?)
                 .bind(to_i64(number)?)
                 .bind(instance.clone())
@@ -838,7 +1037,7 @@ impl Database {
             record_event(&mut transaction, miner, number, now, "persisted", &instance).await?;
             transaction.commit().await?;
             Ok(())
-        })
+        }
         .await
     }
 
@@ -848,35 +1047,55 @@ impl Database {
         &self,
         reports: &[(u64, u64, String, String, i64)],
     ) -> Result<(), DatabaseError> {
-        let pool = self.pool.clone();
-        let reports = reports.to_vec();
-        self.on_writer(
-            reports
+        if let Some(writer) = &self.sqlite_writer {
+            if reports.is_empty() {
+                return Ok(());
+            }
+            let reports = reports.to_vec();
+            let touched = reports
                 .iter()
                 .map(|(miner, number, ..)| Touched::Sector(*miner, *number))
-                .collect(),
-            async move {
-                if reports.is_empty() {
-                    return Ok(());
-                }
-                let mut transaction = pool.begin().await?;
-                for (miner, number, instance, report, now) in reports {
-                    sqlx::query(
-                    "UPDATE sectors SET latest_state = $3, worker_instance = $4, updated_at = $5 \
-                     WHERE miner = $1 AND number = $2 AND phase = 'sealing'",
-                )
-                .bind(to_i64(miner)?)
-                .bind(to_i64(number)?)
-                .bind(report)
-                .bind(instance)
-                .bind(now)
-                .execute(&mut *transaction)
-                .await?;
-                }
-                transaction.commit().await?;
-                Ok(())
-            },
-        )
+                .collect();
+            return writer
+                .run(Durability::Normal, touched, move |connection| {
+                    for (miner, number, instance, report, now) in reports {
+                        sqlite_execute(
+                            connection,
+                            REPORT_UPDATE,
+                            rusqlite::params![
+                                to_i64(miner)?,
+                                to_i64(number)?,
+                                report,
+                                instance,
+                                now
+                            ],
+                        )?;
+                    }
+                    Ok(())
+                })
+                .await;
+        }
+
+        let pool = self.pool.clone();
+        let reports = reports.to_vec();
+        async move {
+            if reports.is_empty() {
+                return Ok(());
+            }
+            let mut transaction = pool.begin().await?;
+            for (miner, number, instance, report, now) in reports {
+                sqlx::query(REPORT_UPDATE)
+                    .bind(to_i64(miner)?)
+                    .bind(to_i64(number)?)
+                    .bind(report)
+                    .bind(instance)
+                    .bind(now)
+                    .execute(&mut *transaction)
+                    .await?;
+            }
+            transaction.commit().await?;
+            Ok(())
+        }
         .await
     }
 
@@ -891,24 +1110,60 @@ impl Database {
         reason: Option<&str>,
         now: i64,
     ) -> Result<bool, DatabaseError> {
+        if let Some(writer) = &self.sqlite_writer {
+            let reason = reason.map(str::to_owned);
+            return writer
+                .run(
+                    Durability::Normal,
+                    vec![Touched::Sector(miner, number)],
+                    move |connection| {
+                        let changed = sqlite_execute(
+                            connection,
+                            END_UPDATE,
+                            rusqlite::params![
+                                to_i64(miner)?,
+                                to_i64(number)?,
+                                phase.as_str(),
+                                reason,
+                                now
+                            ],
+                        )?;
+                        if changed == 1 {
+                            sqlite_execute(
+                                connection,
+                                RESERVATION_DELETE,
+                                rusqlite::params![to_i64(miner)?, to_i64(number)?],
+                            )?;
+                            sqlite_event(
+                                connection,
+                                miner,
+                                number,
+                                now,
+                                phase.as_str(),
+                                reason.as_deref().unwrap_or(""),
+                            )?;
+                        }
+                        Ok(changed == 1)
+                    },
+                )
+                .await;
+        }
+
         let pool = self.pool.clone();
         let reason = reason.map(str::to_owned);
-        self.on_writer(vec![Touched::Sector(miner, number)], async move {
+        async move {
             let mut transaction = pool.begin().await?;
-            let changed = sqlx::query(
-                "UPDATE sectors SET phase = $3, abort_reason = $4, pre_need_send = 0, proof_need_send = 0, updated_at = $5 \
-                 WHERE miner = $1 AND number = $2 AND phase = 'sealing'",
-            )
-            .bind(to_i64(miner)?)
-            .bind(to_i64(number)?)
-            .bind(phase.as_str())
-            .bind(reason.clone())
-            .bind(now)
-            .execute(&mut *transaction)
-            .await?
-            .rows_affected();
+            let changed = sqlx::query(END_UPDATE)
+                .bind(to_i64(miner)?)
+                .bind(to_i64(number)?)
+                .bind(phase.as_str())
+                .bind(reason.clone())
+                .bind(now)
+                .execute(&mut *transaction)
+                .await?
+                .rows_affected();
             if changed == 1 {
-                sqlx::query("DELETE FROM reservations WHERE miner = $1 AND number = $2")
+                sqlx::query(RESERVATION_DELETE)
                     .bind(to_i64(miner)?)
                     .bind(to_i64(number)?)
                     .execute(&mut *transaction)
@@ -925,7 +1180,7 @@ impl Database {
             }
             transaction.commit().await?;
             Ok(changed == 1)
-        })
+        }
         .await
     }
 
@@ -936,25 +1191,42 @@ impl Database {
         number: u64,
         now: i64,
     ) -> Result<bool, DatabaseError> {
+        if let Some(writer) = &self.sqlite_writer {
+            return writer
+                .run(
+                    Durability::Normal,
+                    vec![Touched::Sector(miner, number)],
+                    move |connection| {
+                        let changed = sqlite_execute(
+                            connection,
+                            RESTORE_UPDATE,
+                            rusqlite::params![to_i64(miner)?, to_i64(number)?, now],
+                        )?;
+                        if changed == 1 {
+                            sqlite_event(connection, miner, number, now, "restored", "")?;
+                        }
+                        Ok(changed == 1)
+                    },
+                )
+                .await;
+        }
+
         let pool = self.pool.clone();
-        self.on_writer(vec![Touched::Sector(miner, number)], async move {
+        async move {
             let mut transaction = pool.begin().await?;
-            let changed = sqlx::query(
-                "UPDATE sectors SET phase = 'sealing', abort_reason = NULL, updated_at = $3 \
-                 WHERE miner = $1 AND number = $2 AND phase <> 'sealing'",
-            )
-            .bind(to_i64(miner)?)
-            .bind(to_i64(number)?)
-            .bind(now)
-            .execute(&mut *transaction)
-            .await?
-            .rows_affected();
+            let changed = sqlx::query(RESTORE_UPDATE)
+                .bind(to_i64(miner)?)
+                .bind(to_i64(number)?)
+                .bind(now)
+                .execute(&mut *transaction)
+                .await?
+                .rows_affected();
             if changed == 1 {
                 record_event(&mut transaction, miner, number, now, "restored", "").await?;
             }
             transaction.commit().await?;
             Ok(changed == 1)
-        })
+        }
         .await
     }
 
@@ -1011,52 +1283,86 @@ impl Database {
         sectors: &[u64],
         now: i64,
     ) -> Result<Option<i64>, DatabaseError> {
-        let pool = self.pool.clone();
-        let backend = self.backend;
-        let msg_uuid = msg_uuid.to_owned();
-        let from_address = from_address.to_owned();
-        let params = params.to_vec();
-        let value = value.to_owned();
-        let max_fee = max_fee.to_owned();
-        let sectors = sectors.to_vec();
-        self.on_writer(
-            sectors
+        if let Some(writer) = &self.sqlite_writer {
+            let msg_uuid = msg_uuid.to_owned();
+            let from_address = from_address.to_owned();
+            let params = params.to_vec();
+            let value = value.to_owned();
+            let max_fee = max_fee.to_owned();
+            let sectors = sectors.to_vec();
+            let touched = sectors
                 .iter()
                 .map(|number| Touched::Sector(miner, *number))
-                .collect(),
-            async move {
-                // The outbox row must be on disk before the message can be pushed: with SQLite
-                // this commit is synced (`synchronous = FULL`), which also syncs every commit
-                // before it. Other commits use `NORMAL` (never corrupt; a power cut may lose the
-                // last ones, which the workers' retries recreate; nothing sent is lost, because
-                // nothing is sent before a synced commit).
-                let mut connection = pool.acquire().await?;
-                if backend == Backend::Sqlite {
-                    sqlx::query("PRAGMA synchronous = FULL")
-                        .execute(&mut *connection)
-                        .await?;
-                }
-                let outcome = create_message_in(
-                    &mut connection,
-                    miner,
-                    purpose,
-                    &msg_uuid,
-                    &from_address,
-                    method,
-                    &params,
-                    &value,
-                    &max_fee,
-                    &sectors,
-                    now,
-                )
-                .await;
-                if backend == Backend::Sqlite {
-                    sqlx::query("PRAGMA synchronous = NORMAL")
-                        .execute(&mut *connection)
-                        .await?;
-                }
-                outcome
-            },
+                .collect();
+            // The outbox row must be on disk before the message can be pushed: this
+            // write's group is committed with `synchronous = FULL`, which also syncs
+            // every commit before it.
+            return writer
+                .run(Durability::Synced, touched, move |connection| {
+                    let id: i64 = connection
+                        .prepare_cached(&numbered(MESSAGE_INSERT))?
+                        .query_row(
+                            rusqlite::params![
+                                to_i64(miner)?,
+                                purpose.as_str(),
+                                msg_uuid,
+                                from_address,
+                                to_i64(method)?,
+                                params,
+                                value,
+                                max_fee,
+                                now
+                            ],
+                            |row| row.get(0),
+                        )?;
+                    for number in &sectors {
+                        let changed = sqlite_execute(
+                            connection,
+                            carried_update(purpose),
+                            rusqlite::params![to_i64(miner)?, to_i64(*number)?, id, now],
+                        )?;
+                        if changed != 1 {
+                            // A sector changed since the batch was formed: nothing of
+                            // this write may stay.
+                            return Err(DatabaseError::Stale);
+                        }
+                        sqlite_execute(
+                            connection,
+                            MESSAGE_SECTOR_INSERT,
+                            rusqlite::params![id, to_i64(miner)?, to_i64(*number)?],
+                        )?;
+                        sqlite_event(
+                            connection,
+                            miner,
+                            *number,
+                            now,
+                            "message_created",
+                            &format!("{} #{id}", purpose.as_str()),
+                        )?;
+                    }
+                    Ok(Some(id))
+                })
+                .await
+                .or_else(|error| match error {
+                    DatabaseError::Stale => Ok(None),
+                    other => Err(other),
+                });
+        }
+
+        // PostgreSQL: the commit is durable when it returns.
+        let mut connection = self.pool.acquire().await?;
+        create_message_in(
+            &mut connection,
+            miner,
+            purpose,
+            msg_uuid,
+            from_address,
+            method,
+            params,
+            value,
+            max_fee,
+            sectors,
+            now,
         )
         .await
     }
@@ -1139,22 +1445,37 @@ impl Database {
         signed_message: &str,
         now: i64,
     ) -> Result<(), DatabaseError> {
+        if let Some(writer) = &self.sqlite_writer {
+            let signed_cid = signed_cid.to_owned();
+            let signed_message = signed_message.to_owned();
+            return writer
+                .run(
+                    Durability::Normal,
+                    vec![Touched::Message(id)],
+                    move |connection| {
+                        sqlite_execute(
+                            connection,
+                            MESSAGE_PUSHED,
+                            rusqlite::params![id, signed_cid, signed_message, now],
+                        )?;
+                        Ok(())
+                    },
+                )
+                .await;
+        }
         let pool = self.pool.clone();
         let signed_cid = signed_cid.to_owned();
         let signed_message = signed_message.to_owned();
-        self.on_writer(vec![Touched::Message(id)], async move {
-            sqlx::query(
-                "UPDATE messages SET state = 'pushed', signed_cid = $2, signed_message = $3, push_attempts = push_attempts + 1, \
-                 last_error = NULL, updated_at = $4 WHERE id = $1 AND state = 'created'",
-            )
-            .bind(id)
-            .bind(signed_cid)
-            .bind(signed_message)
-            .bind(now)
-            .execute(&pool)
-            .await?;
+        async move {
+            sqlx::query(MESSAGE_PUSHED)
+                .bind(id)
+                .bind(signed_cid)
+                .bind(signed_message)
+                .bind(now)
+                .execute(&pool)
+                .await?;
             Ok(())
-        })
+        }
         .await
     }
 
@@ -1166,21 +1487,35 @@ impl Database {
         give_up: bool,
         now: i64,
     ) -> Result<(), DatabaseError> {
+        if let Some(writer) = &self.sqlite_writer {
+            let error = error.to_owned();
+            return writer
+                .run(
+                    Durability::Normal,
+                    vec![Touched::Message(id)],
+                    move |connection| {
+                        sqlite_execute(
+                            connection,
+                            MESSAGE_PUSH_FAILED,
+                            rusqlite::params![id, error, i64::from(give_up), now],
+                        )?;
+                        Ok(())
+                    },
+                )
+                .await;
+        }
         let pool = self.pool.clone();
         let error = error.to_owned();
-        self.on_writer(vec![Touched::Message(id)], async move {
-            sqlx::query(
-                "UPDATE messages SET push_attempts = push_attempts + 1, last_error = $2, \
-                 state = CASE WHEN $3 = 1 THEN 'failed' ELSE state END, updated_at = $4 WHERE id = $1 AND state = 'created'",
-            )
-            .bind(id)
-            .bind(error)
-            .bind(i64::from(give_up))
-            .bind(now)
-            .execute(&pool)
-            .await?;
+        async move {
+            sqlx::query(MESSAGE_PUSH_FAILED)
+                .bind(id)
+                .bind(error)
+                .bind(i64::from(give_up))
+                .bind(now)
+                .execute(&pool)
+                .await?;
             Ok(())
-        })
+        }
         .await
     }
 
@@ -1192,53 +1527,85 @@ impl Database {
         execution: Option<(i64, &str, i64, &str)>,
         now: i64,
     ) -> Result<(), DatabaseError> {
+        if let Some(writer) = &self.sqlite_writer {
+            let execution = execution.map(|(height, tipset, exit_code, receipt)| {
+                (height, tipset.to_owned(), exit_code, receipt.to_owned())
+            });
+            return writer
+                .run(
+                    Durability::Normal,
+                    vec![Touched::Message(id)],
+                    move |connection| {
+                        match execution {
+                            Some((height, tipset, exit_code, receipt)) => sqlite_execute(
+                                connection,
+                                MESSAGE_EXECUTED,
+                                rusqlite::params![id, height, tipset, exit_code, receipt, now],
+                            )?,
+                            None => sqlite_execute(
+                                connection,
+                                MESSAGE_REVERTED,
+                                rusqlite::params![id, now],
+                            )?,
+                        };
+                        Ok(())
+                    },
+                )
+                .await;
+        }
         let pool = self.pool.clone();
         let execution = execution.map(|(height, tipset, exit_code, receipt)| {
             (height, tipset.to_owned(), exit_code, receipt.to_owned())
         });
-        self.on_writer(vec![Touched::Message(id)], async move {
+        async move {
             match execution {
                 Some((height, tipset, exit_code, receipt)) => {
-                    sqlx::query(
-                        "UPDATE messages SET state = 'executed', executed_height = $2, executed_tipset = $3, exit_code = $4, \
-                         receipt = $5, updated_at = $6 WHERE id = $1",
-                    )
-                    .bind(id)
-                    .bind(height)
-                    .bind(tipset)
-                    .bind(exit_code)
-                    .bind(receipt)
-                    .bind(now)
-                    .execute(&pool)
-                    .await?;
+                    sqlx::query(MESSAGE_EXECUTED)
+                        .bind(id)
+                        .bind(height)
+                        .bind(tipset)
+                        .bind(exit_code)
+                        .bind(receipt)
+                        .bind(now)
+                        .execute(&pool)
+                        .await?;
                 }
                 None => {
-                    sqlx::query(
-                        "UPDATE messages SET state = 'pushed', executed_height = NULL, executed_tipset = NULL, exit_code = NULL, \
-                         receipt = NULL, updated_at = $2 WHERE id = $1 AND state = 'executed'",
-                    )
-                    .bind(id)
-                    .bind(now)
-                    .execute(&pool)
-                    .await?;
+                    sqlx::query(MESSAGE_REVERTED)
+                        .bind(id)
+                        .bind(now)
+                        .execute(&pool)
+                        .await?;
                 }
             }
             Ok(())
-        })
+        }
         .await
     }
 
     /// Marks an executed message final: buried under the chain's finality.
     pub async fn message_final(&self, id: i64, now: i64) -> Result<(), DatabaseError> {
+        if let Some(writer) = &self.sqlite_writer {
+            return writer
+                .run(
+                    Durability::Normal,
+                    vec![Touched::Message(id)],
+                    move |connection| {
+                        sqlite_execute(connection, MESSAGE_FINAL, rusqlite::params![id, now])?;
+                        Ok(())
+                    },
+                )
+                .await;
+        }
         let pool = self.pool.clone();
-        self.on_writer(vec![Touched::Message(id)], async move {
-            sqlx::query("UPDATE messages SET state = 'final', updated_at = $2 WHERE id = $1 AND state = 'executed'")
+        async move {
+            sqlx::query(MESSAGE_FINAL)
                 .bind(id)
                 .bind(now)
                 .execute(&pool)
                 .await?;
             Ok(())
-        })
+        }
         .await
     }
 
@@ -1249,32 +1616,65 @@ impl Database {
         height: i64,
         now: i64,
     ) -> Result<(), DatabaseError> {
+        if let Some(writer) = &self.sqlite_writer {
+            return writer
+                .run(
+                    Durability::Normal,
+                    vec![Touched::Message(id)],
+                    move |connection| {
+                        sqlite_execute(
+                            connection,
+                            MESSAGE_NONCE_PASSED,
+                            rusqlite::params![id, height, now],
+                        )?;
+                        Ok(())
+                    },
+                )
+                .await;
+        }
         let pool = self.pool.clone();
-        self.on_writer(vec![Touched::Message(id)], async move {
-            sqlx::query("UPDATE messages SET nonce_passed_height = $2, updated_at = $3 WHERE id = $1 AND nonce_passed_height IS NULL")
+        async move {
+            sqlx::query(MESSAGE_NONCE_PASSED)
                 .bind(id)
                 .bind(height)
                 .bind(now)
                 .execute(&pool)
                 .await?;
             Ok(())
-        })
+        }
         .await
     }
 
     /// Marks a pushed message failed: the chain will never execute it.
     pub async fn message_dead(&self, id: i64, error: &str, now: i64) -> Result<(), DatabaseError> {
+        if let Some(writer) = &self.sqlite_writer {
+            let error = error.to_owned();
+            return writer
+                .run(
+                    Durability::Normal,
+                    vec![Touched::Message(id)],
+                    move |connection| {
+                        sqlite_execute(
+                            connection,
+                            MESSAGE_DEAD,
+                            rusqlite::params![id, error, now],
+                        )?;
+                        Ok(())
+                    },
+                )
+                .await;
+        }
         let pool = self.pool.clone();
         let error = error.to_owned();
-        self.on_writer(vec![Touched::Message(id)], async move {
-            sqlx::query("UPDATE messages SET state = 'failed', last_error = $2, updated_at = $3 WHERE id = $1 AND state = 'pushed'")
+        async move {
+            sqlx::query(MESSAGE_DEAD)
                 .bind(id)
                 .bind(error)
                 .bind(now)
                 .execute(&pool)
                 .await?;
             Ok(())
-        })
+        }
         .await
     }
 
@@ -1299,24 +1699,40 @@ impl Database {
 
     /// Records (or replaces) a sector's reservation.
     pub async fn put_reservation(&self, reservation: &ReservationRow) -> Result<(), DatabaseError> {
+        if let Some(writer) = &self.sqlite_writer {
+            let reservation = reservation.clone();
+            return writer
+                .run(Durability::Normal, Vec::new(), move |connection| {
+                    sqlite_execute(
+                        connection,
+                        RESERVATION_PUT,
+                        rusqlite::params![
+                            to_i64(reservation.miner)?,
+                            to_i64(reservation.number)?,
+                            reservation.store,
+                            to_i64(reservation.bytes)?,
+                            reservation.reserved_by,
+                            reservation.reserved_at
+                        ],
+                    )?;
+                    Ok(())
+                })
+                .await;
+        }
         let pool = self.pool.clone();
         let reservation = reservation.clone();
-        self.on_writer(Vec::new(), async move {
-            sqlx::query(
-                "INSERT INTO reservations (miner, number, store, bytes, reserved_by, reserved_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (miner, number) DO UPDATE SET store = excluded.store, bytes = excluded.bytes, \
-                 reserved_by = excluded.reserved_by, reserved_at = excluded.reserved_at",
-            )
-            .bind(to_i64(reservation.miner)?)
-            .bind(to_i64(reservation.number)?)
-            .bind(&reservation.store)
-            .bind(to_i64(reservation.bytes)?)
-            .bind(&reservation.reserved_by)
-            .bind(reservation.reserved_at)
-            .execute(&pool)
-            .await?;
+        async move {
+            sqlx::query(RESERVATION_PUT)
+                .bind(to_i64(reservation.miner)?)
+                .bind(to_i64(reservation.number)?)
+                .bind(&reservation.store)
+                .bind(to_i64(reservation.bytes)?)
+                .bind(&reservation.reserved_by)
+                .bind(reservation.reserved_at)
+                .execute(&pool)
+                .await?;
             Ok(())
-        })
+        }
         .await
     }
 
@@ -1326,38 +1742,65 @@ impl Database {
         miner: u64,
         number: u64,
     ) -> Result<bool, DatabaseError> {
+        if let Some(writer) = &self.sqlite_writer {
+            return writer
+                .run(Durability::Normal, Vec::new(), move |connection| {
+                    let changed = sqlite_execute(
+                        connection,
+                        RESERVATION_DELETE,
+                        rusqlite::params![to_i64(miner)?, to_i64(number)?],
+                    )?;
+                    Ok(changed == 1)
+                })
+                .await;
+        }
         let pool = self.pool.clone();
-        self.on_writer(Vec::new(), async move {
-            let changed = sqlx::query("DELETE FROM reservations WHERE miner = $1 AND number = $2")
+        async move {
+            let changed = sqlx::query(RESERVATION_DELETE)
                 .bind(to_i64(miner)?)
                 .bind(to_i64(number)?)
                 .execute(&pool)
                 .await?
                 .rows_affected();
             Ok(changed == 1)
-        })
+        }
         .await
     }
 
     /// Records a worker's ping.
     pub async fn worker_ping(&self, worker: &WorkerRow) -> Result<(), DatabaseError> {
+        if let Some(writer) = &self.sqlite_writer {
+            let worker = worker.clone();
+            return writer
+                .run(Durability::Normal, Vec::new(), move |connection| {
+                    sqlite_execute(
+                        connection,
+                        WORKER_PING_UPSERT,
+                        rusqlite::params![
+                            worker.name,
+                            worker.dest,
+                            worker.version,
+                            worker.summary,
+                            worker.last_ping
+                        ],
+                    )?;
+                    Ok(())
+                })
+                .await;
+        }
         let pool = self.pool.clone();
         let worker = worker.clone();
-        self.on_writer(Vec::new(), async move {
-            sqlx::query(
-                "INSERT INTO workers (name, dest, version, summary, last_ping) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (name) DO UPDATE SET dest = excluded.dest, version = excluded.version, \
-                 summary = excluded.summary, last_ping = excluded.last_ping",
-            )
-            .bind(&worker.name)
-            .bind(&worker.dest)
-            .bind(&worker.version)
-            .bind(&worker.summary)
-            .bind(worker.last_ping)
-            .execute(&pool)
-            .await?;
+        async move {
+            sqlx::query(WORKER_PING_UPSERT)
+                .bind(&worker.name)
+                .bind(&worker.dest)
+                .bind(&worker.version)
+                .bind(&worker.summary)
+                .bind(worker.last_ping)
+                .execute(&pool)
+                .await?;
             Ok(())
-        })
+        }
         .await
     }
 
@@ -1397,10 +1840,7 @@ async fn create_message_in(
     now: i64,
 ) -> Result<Option<i64>, DatabaseError> {
     let mut transaction = sqlx::Connection::begin(&mut **connection).await?;
-    let id: i64 = sqlx::query_scalar(
-            "INSERT INTO messages (miner, purpose, msg_uuid, from_address, method, params, value, max_fee, state, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'created', $9, $9) RETURNING id",
-        )
+    let id: i64 = sqlx::query_scalar(MESSAGE_INSERT)
         .bind(to_i64(miner)?)
         .bind(purpose.as_str())
         .bind(msg_uuid)
@@ -1412,16 +1852,7 @@ async fn create_message_in(
         .bind(now)
         .fetch_one(&mut *transaction)
         .await?;
-    let update = match purpose {
-        Purpose::PreCommit => {
-            "UPDATE sectors SET pre_message = $3, pre_need_send = 0, updated_at = $4 \
-                 WHERE miner = $1 AND number = $2 AND phase = 'sealing' AND pre_need_send = 1 AND pre_message IS NULL"
-        }
-        Purpose::ProveCommit => {
-            "UPDATE sectors SET proof_message = $3, proof_need_send = 0, updated_at = $4 \
-                 WHERE miner = $1 AND number = $2 AND phase = 'sealing' AND proof_need_send = 1 AND proof_message IS NULL"
-        }
-    };
+    let update = carried_update(purpose);
     for number in sectors {
         let changed = sqlx::query(update)
             .bind(to_i64(miner)?)
@@ -1435,7 +1866,7 @@ async fn create_message_in(
             transaction.rollback().await?;
             return Ok(None);
         }
-        sqlx::query("INSERT INTO message_sectors (message_id, miner, number) VALUES ($1, $2, $3)")
+        sqlx::query(MESSAGE_SECTOR_INSERT)
             .bind(id)
             .bind(to_i64(miner)?)
             .bind(to_i64(*number)?)
@@ -1455,23 +1886,60 @@ async fn create_message_in(
     Ok(Some(id))
 }
 
-/// Starts the SQLite writer thread and returns its runtime's handle. The thread lives
-/// as long as the process (a manager opens one database).
-fn writer_thread() -> Result<tokio::runtime::Handle, DatabaseError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|error| {
-            DatabaseError::Corrupt(format!("cannot start the database writer: {error}"))
-        })?;
-    let handle = runtime.handle().clone();
-    std::thread::Builder::new()
-        .name("sqlite-writer".to_owned())
-        .spawn(move || runtime.block_on(std::future::pending::<()>()))
-        .map_err(|error| {
-            DatabaseError::Corrupt(format!("cannot start the database writer: {error}"))
-        })?;
-    Ok(handle)
+/// sqlx's `$n` placeholders as SQLite's own `?n` (our statements use `$` for nothing
+/// else).
+fn numbered(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+/// Runs one statement on the SQLite writer's connection (prepared once, then reused);
+/// the number of rows it changed.
+fn sqlite_execute(
+    connection: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<usize, DatabaseError> {
+    Ok(connection.prepare_cached(&numbered(sql))?.execute(params)?)
+}
+
+/// Records an event of a sector's history on the SQLite writer's connection.
+fn sqlite_event(
+    connection: &rusqlite::Connection,
+    miner: u64,
+    number: u64,
+    now: i64,
+    kind: &str,
+    detail: &str,
+) -> Result<(), DatabaseError> {
+    sqlite_execute(
+        connection,
+        EVENT_INSERT,
+        rusqlite::params![to_i64(miner)?, to_i64(number)?, now, kind, detail],
+    )?;
+    Ok(())
+}
+
+/// The number to allocate after `last` (the counter; `min` before the first
+/// allocation): above both, skipping numbers the chain already knows, at most `max`.
+/// A long run of taken numbers means the counter is far behind and an operator should
+/// raise `MinNumber`, so the search stops after 10,000 of them.
+fn next_free_number(
+    last: u64,
+    min: u64,
+    max: Option<u64>,
+    taken_on_chain: &dyn Fn(u64) -> bool,
+) -> Option<u64> {
+    let mut candidate = last.saturating_add(1).max(min.saturating_add(1));
+    let mut skipped = 0;
+    while taken_on_chain(candidate) && skipped < 10_000 {
+        candidate += 1;
+        skipped += 1;
+    }
+    if max.is_some_and(|max| candidate > max) || taken_on_chain(candidate) {
+        None
+    } else {
+        Some(candidate)
+    }
 }
 
 async fn record_event(
@@ -1482,16 +1950,14 @@ async fn record_event(
     kind: &str,
     detail: &str,
 ) -> Result<(), DatabaseError> {
-    sqlx::query(
-        "INSERT INTO sector_events (miner, number, at, kind, detail) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(to_i64(miner)?)
-    .bind(to_i64(number)?)
-    .bind(now)
-    .bind(kind)
-    .bind(detail)
-    .execute(&mut **transaction)
-    .await?;
+    sqlx::query(EVENT_INSERT)
+        .bind(to_i64(miner)?)
+        .bind(to_i64(number)?)
+        .bind(now)
+        .bind(kind)
+        .bind(detail)
+        .execute(&mut **transaction)
+        .await?;
     Ok(())
 }
 

@@ -19,6 +19,7 @@ mod row_cache;
 pub mod rpc;
 pub mod sealer;
 pub mod server;
+mod sqlite_writer;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

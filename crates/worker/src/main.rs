@@ -1,4 +1,5 @@
-//! The `sealing-worker` binary: for now, tools for the sector state machine and sealing stores.
+//! The `sealing-worker` binary: for now, tools for the sector state machine, sealing stores
+//! and the worker configuration.
 //!
 //! The daemon (`sealing-worker daemon`) arrives with issue 7; this binary says so when
 //! asked for it rather than pretending to run.
@@ -63,8 +64,32 @@ enum Command {
         #[arg(long)]
         fake_proofs: bool,
     },
+    /// Read and check a worker configuration file.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Run the worker daemon.
     Daemon,
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Print each sealing thread's settings and where each comes from (built-in, the
+    /// manager, `[sealing]`, the thread, its hot `config.toml`), the storage plan and the
+    /// compute plan; exits with an error when something cannot run here.
+    Check {
+        /// The worker's configuration file.
+        #[arg(short, long, env = "DAMOCLES_WORKER_CONFIG")]
+        config: PathBuf,
+        /// Do not ask the manager for its sealing defaults.
+        #[arg(long)]
+        offline: bool,
+        /// Plan the sealing stores for this sector size instead of each thread's
+        /// largest allowed size.
+        #[arg(long)]
+        sector_size: Option<SectorSize>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -187,10 +212,82 @@ fn main() -> anyhow::Result<()> {
             proc_sched::serve_stage(&stage, move |task| backend.run(&served, task))
                 .with_context(|| format!("serve the {stage} processor"))?;
         }
+        Command::Config {
+            command:
+                ConfigCommand::Check {
+                    config,
+                    offline,
+                    sector_size,
+                },
+        } => {
+            let config = worker::config::WorkerConfig::load(&config)?;
+            let manager = if offline {
+                worker::config_check::ManagerDefaults {
+                    layer: None,
+                    note: "not asked (--offline); its defaults are left out below".to_owned(),
+                }
+            } else {
+                ask_manager_for_defaults(&config)
+            };
+            let (report, passed) = worker::config_check::render(&config, &manager, sector_size);
+            print!("{report}");
+            if !passed {
+                std::process::exit(1);
+            }
+        }
         Command::Daemon => anyhow::bail!(
             "the sealing-worker daemon is not implemented in this build yet; \
              `sealing-worker plan walk sealer` shows the state machine its threads will drive"
         ),
     }
     Ok(())
+}
+
+/// Asks the configured manager for `Venus.SealingDefaults`; a manager that cannot be
+/// reached is reported, not an error, so a configuration can be checked before the
+/// manager runs.
+fn ask_manager_for_defaults(
+    config: &worker::config::WorkerConfig,
+) -> worker::config_check::ManagerDefaults {
+    use chain_client::rpc::Transport as _;
+    let unanswered = |note: String| worker::config_check::ManagerDefaults { layer: None, note };
+    let url = match config.sector_manager.rpc_url() {
+        Ok(url) => url,
+        Err(error) => return unanswered(error),
+    };
+    let endpoint = chain_client::Endpoint {
+        http_url: url.clone(),
+        websocket_url: url.replacen("http", "ws", 1),
+        token: config.sector_manager.token.clone(),
+    };
+    let asked = (|| -> anyhow::Result<sealer_api::types::SealingDefaults> {
+        let transport = chain_client::transport::HttpTransport::new(
+            endpoint,
+            std::time::Duration::from_secs(5),
+        )?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("start a runtime")?;
+        let answer =
+            runtime.block_on(transport.call(sealer_api::sealer::SEALING_DEFAULTS, Vec::new()))?;
+        serde_json::from_value(answer).context("read the manager's answer")
+    })();
+    match asked {
+        Ok(defaults) => {
+            let (layer, warnings) = worker::config::SealingOverrides::from_manager(&defaults);
+            let mut note = format!("{url} serves {} sealing defaults", layer.set_keys().len());
+            for warning in warnings {
+                note.push_str("; ");
+                note.push_str(&warning);
+            }
+            worker::config_check::ManagerDefaults {
+                layer: Some(layer),
+                note,
+            }
+        }
+        Err(error) => unanswered(format!(
+            "{url} could not be asked ({error:#}); its defaults are left out below"
+        )),
+    }
 }

@@ -51,6 +51,8 @@ pub struct HttpTransport {
     client: Client<HttpConnector, Full<Bytes>>,
     timeout: Duration,
     next_id: Arc<AtomicU64>,
+    /// Sent with every call, after the content type and the token.
+    extra_headers: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>,
 }
 
 impl HttpTransport {
@@ -62,7 +64,33 @@ impl HttpTransport {
             client: Client::builder(TokioExecutor::new()).build_http(),
             timeout,
             next_id: Arc::new(AtomicU64::new(1)),
+            extra_headers: Vec::new(),
         })
+    }
+
+    /// The same transport sending `headers` with every call (a worker's
+    /// `rpc_client.headers`); a name or value HTTP does not allow is refused, named.
+    pub fn with_headers<'a>(
+        mut self,
+        headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<HttpTransport, ChainError> {
+        for (name, value) in headers {
+            let header_name =
+                hyper::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                    ChainError::transport(
+                        "(configuration)",
+                        format!("{name:?} is not an HTTP header name"),
+                    )
+                })?;
+            let header_value = hyper::header::HeaderValue::from_str(value).map_err(|_| {
+                ChainError::transport(
+                    "(configuration)",
+                    format!("the value of header {name:?} is not a valid HTTP header value"),
+                )
+            })?;
+            self.extra_headers.push((header_name, header_value));
+        }
+        Ok(self)
     }
 
     async fn send(&self, method: &str, params: Vec<Value>) -> Result<Value, ChainError> {
@@ -74,6 +102,9 @@ impl HttpTransport {
             .header(hyper::header::CONTENT_TYPE, "application/json");
         if let Some(token) = &self.endpoint.token {
             request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        for (name, value) in &self.extra_headers {
+            request = request.header(name, value);
         }
         let request = request
             .body(Full::new(Bytes::from(body)))

@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod config_check;
+pub mod manager_client;
 pub mod params;
 pub mod processors;
 pub mod store;

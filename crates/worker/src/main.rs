@@ -249,29 +249,22 @@ fn main() -> anyhow::Result<()> {
 fn ask_manager_for_defaults(
     config: &worker::config::WorkerConfig,
 ) -> worker::config_check::ManagerDefaults {
-    use chain_client::rpc::Transport as _;
     let unanswered = |note: String| worker::config_check::ManagerDefaults { layer: None, note };
     let url = match config.sector_manager.rpc_url() {
         Ok(url) => url,
         Err(error) => return unanswered(error),
     };
-    let endpoint = chain_client::Endpoint {
-        http_url: url.clone(),
-        websocket_url: url.replacen("http", "ws", 1),
-        token: config.sector_manager.token.clone(),
-    };
     let asked = (|| -> anyhow::Result<sealer_api::types::SealingDefaults> {
-        let transport = chain_client::transport::HttpTransport::new(
-            endpoint,
+        let client = worker::manager_client::ManagerClient::connect(
+            &config.sector_manager,
             std::time::Duration::from_secs(5),
-        )?;
+        )
+        .map_err(anyhow::Error::msg)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("start a runtime")?;
-        let answer =
-            runtime.block_on(transport.call(sealer_api::sealer::SEALING_DEFAULTS, Vec::new()))?;
-        serde_json::from_value(answer).context("read the manager's answer")
+        Ok(runtime.block_on(client.sealing_defaults())?)
     })();
     match asked {
         Ok(defaults) => {

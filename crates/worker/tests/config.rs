@@ -3,9 +3,10 @@
 //! and `config check` shows each thread's settings with the layer each value came from,
 //! including the defaults a real manager serves.
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use worker::config::{ConfigError, HotThreadConfig, WorkerConfig};
 
@@ -219,43 +220,16 @@ fn config_check(path: &Path, extra: &[&str]) -> (bool, String) {
 /// on top.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn config_check_shows_every_layer_including_the_managers_defaults() {
-    let devnet = devnet::start(
-        devnet::DevnetConfig {
-            block_time: Duration::ZERO,
-            proofs: devnet::ProofMode::Fake,
-            ..devnet::DevnetConfig::default()
-        },
-        "127.0.0.1:0".parse().expect("an address"),
-    )
-    .await
-    .expect("start a devnet");
-    let home = tempfile::tempdir().expect("a home");
-    let manager_text = format!(
+    let started = support::manager_on_devnet(
         r#"
-[Common]
-Listen = "127.0.0.1:0"
-[Common.API]
-Chain = "{chain}"
 [Common.WorkerSealing]
 max_retries = 3
 recover_interval = "2m"
 rpc_polling_interval = "20s"
-[[Miners]]
-Actor = 1000
 "#,
-        chain = devnet.connection_string(Some(&devnet.admin_token)),
-    );
-    let manager_config =
-        manager::config::ManagerConfig::parse(Path::new("sector-manager.toml"), &manager_text)
-            .expect("a manager configuration");
-    let running = manager::start(manager::StartOptions {
-        home: home.path().to_owned(),
-        config: manager_config,
-        proof_check: manager::sealer::ProofCheck::Fake,
-        commit_tick: Duration::from_millis(200),
-    })
-    .await
-    .expect("start a manager");
+    )
+    .await;
+    let running = &started.manager;
     let token = running.issue_token(&[chain_client::auth::Permission::Read]);
 
     let directory = tempfile::tempdir().expect("a directory");
@@ -334,7 +308,7 @@ Actor = 1000
     assert!(passed, "{report}");
     assert!(report.contains("could not be asked"), "{report}");
     assert!(!report.contains("(manager)"), "{report}");
-    running.stop().await;
+    started.manager.stop().await;
 }
 
 #[test]

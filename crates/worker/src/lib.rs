@@ -14,5 +14,6 @@ pub mod config_check;
 pub mod manager_client;
 pub mod params;
 pub mod processors;
+pub mod record_store;
 pub mod store;
 pub mod walk;

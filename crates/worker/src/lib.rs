@@ -9,6 +9,7 @@
 //! machine; and reading a whole worker configuration (`config check`), with each
 //! thread's settings and the layer each comes from.
 
+pub mod calls;
 pub mod config;
 pub mod config_check;
 pub mod manager_client;

@@ -147,6 +147,12 @@ impl<T: Transport> ManagerClient<T> {
         })
     }
 
+    /// Any method with positional `params`, answering its raw JSON (for the methods of
+    /// plans this worker does not run yet).
+    pub async fn raw_call(&self, method: &str, params: Vec<Value>) -> Result<Value, ManagerError> {
+        self.call(method, params).await
+    }
+
     /// `Venus.AllocateSector`: a new sector, or `None` when the manager has none now.
     pub async fn allocate_sector(
         &self,

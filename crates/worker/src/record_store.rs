@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use sector_fsm::SectorRecord;
-use storage_alloc::layout::SealingStoreLayout;
+use storage_alloc::SealingStoreLayout;
 
 /// The record's file name in the store's `meta/` directory.
 pub const RECORD_FILE: &str = "sector.json";

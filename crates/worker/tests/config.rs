@@ -221,6 +221,7 @@ fn config_check(path: &Path, extra: &[&str]) -> (bool, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn config_check_shows_every_layer_including_the_managers_defaults() {
     let started = support::manager_on_devnet(
+        std::time::Duration::ZERO,
         r#"
 [Common.WorkerSealing]
 max_retries = 3

@@ -32,7 +32,9 @@ fn section(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sealing_threads_calls_reach_a_real_manager_and_failures_are_told_apart() {
-    let started = support::manager_on_devnet("[Common.WorkerSealing]\nmax_retries = 4\n").await;
+    let started =
+        support::manager_on_devnet(Duration::ZERO, "[Common.WorkerSealing]\nmax_retries = 4\n")
+            .await;
     let address = format!("/ip4/127.0.0.1/tcp/{}", started.manager.address.port());
     let token = started.manager.issue_token(&[
         chain_client::auth::Permission::Read,

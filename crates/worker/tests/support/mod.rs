@@ -5,6 +5,11 @@
 use std::path::Path;
 use std::time::Duration;
 
+/// The manager's persistent store `persist-1`, in its home.
+pub(crate) fn persist_store(home: &tempfile::TempDir) -> std::path::PathBuf {
+    home.path().join("persist-1")
+}
+
 /// A devnet, a manager home and the manager serving it; dropped together.
 pub(crate) struct ManagerOnDevnet {
     /// The manager.
@@ -15,12 +20,12 @@ pub(crate) struct ManagerOnDevnet {
     pub(crate) devnet: devnet::RunningDevnet,
 }
 
-/// Starts a devnet (blocks only when asked) and a manager for miner 1000 on it, with
-/// `extra` appended to the manager's configuration.
-pub(crate) async fn manager_on_devnet(extra: &str) -> ManagerOnDevnet {
+/// Starts a devnet making a block every `block_time` (zero: only when asked) and a
+/// manager for miner 1000 on it, with `extra` appended to the manager's configuration.
+pub(crate) async fn manager_on_devnet(block_time: Duration, extra: &str) -> ManagerOnDevnet {
     let devnet = devnet::start(
         devnet::DevnetConfig {
-            block_time: Duration::ZERO,
+            block_time,
             proofs: devnet::ProofMode::Fake,
             ..devnet::DevnetConfig::default()
         },
@@ -29,7 +34,7 @@ pub(crate) async fn manager_on_devnet(extra: &str) -> ManagerOnDevnet {
     .await
     .expect("start a devnet");
     let home = tempfile::tempdir().expect("a home");
-    let persist = home.path().join("persist-1");
+    let persist = persist_store(&home);
     std::fs::create_dir_all(&persist).expect("a persistent store");
     let text = format!(
         r#"

@@ -10,6 +10,7 @@
 //! thread's settings and the layer each comes from.
 
 pub mod calls;
+pub mod compute;
 pub mod config;
 pub mod config_check;
 pub mod manager_client;

@@ -1,6 +1,12 @@
 //! The manager's record in SQL: SQLite by default, PostgreSQL by URL, one set of
-//! queries for both (sqlx's `Any` driver with `$n` parameters), versioned migrations
-//! run at start, and every write that belongs together in one transaction.
+//! statements for both (`$n` parameters), versioned migrations run at start, and every
+//! write that belongs together in one transaction.
+//!
+//! Reads, migrations and all of PostgreSQL go through sqlx's `Any` driver. SQLite's
+//! writes go through the writer thread of [`crate::sqlite_writer`] (rusqlite), which
+//! commits waiting writes together: through sqlx each statement cost a round trip to
+//! the connection's thread, and bursts of writes queued for hundreds of milliseconds.
+//! With SQLite the rows polls read are kept in memory ([`crate::row_cache`]).
 //!
 //! No method holds a transaction across a call to the chain: callers read, ask the
 //! chain, then write conditionally (`WHERE` the state they read still holds).

@@ -232,6 +232,8 @@ fn main() -> anyhow::Result<()> {
             let (report, passed) = worker::config_check::render(&config, &manager, sector_size);
             print!("{report}");
             if !passed {
+                // Exiting skips destructors: the report must be out first.
+                std::io::Write::flush(&mut std::io::stdout()).context("print the report")?;
                 std::process::exit(1);
             }
         }

@@ -22,17 +22,17 @@ use crate::config::Sealing;
 use crate::manager_client::{ManagerClient, ManagerError};
 
 /// The seal proof numbers a thread may allocate for a sector size: interactive PoRep
-/// V1.1 and its synthetic variant, as damocles-worker asks (its third, non-interactive
-/// PoRep, is not sealed by this worker).
-pub fn seal_proofs_of(size: SectorSize) -> [u64; 2] {
-    let v1_1 = match size {
+/// V1.1, the one this worker seals (damocles-worker also asks for the synthetic and
+/// non-interactive variants; asking only for what it can seal keeps a manager from
+/// handing out a sector the stages would refuse).
+pub fn seal_proofs_of(size: SectorSize) -> [u64; 1] {
+    [match size {
         SectorSize::Size2KiB => 5,
         SectorSize::Size8MiB => 6,
         SectorSize::Size512MiB => 7,
         SectorSize::Size32GiB => 8,
         SectorSize::Size64GiB => 9,
-    };
-    [v1_1, v1_1 + 5]
+    }]
 }
 
 /// The allocation request a thread with `sealing` sends.
@@ -336,9 +336,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_ask_for_the_interactive_and_synthetic_proofs() {
-        assert_eq!(seal_proofs_of(SectorSize::Size2KiB), [5, 10]);
-        assert_eq!(seal_proofs_of(SectorSize::Size32GiB), [8, 13]);
-        assert_eq!(seal_proofs_of(SectorSize::Size64GiB), [9, 14]);
+    fn sizes_ask_for_the_proof_the_stages_seal() {
+        for size in SectorSize::ALL {
+            let [proof] = seal_proofs_of(size);
+            let (_, sealed_size) =
+                crate::stages::seal_proof_name(proof).expect("a proof the stages seal");
+            assert_eq!(sealed_size, size);
+        }
     }
 }

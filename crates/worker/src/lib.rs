@@ -17,5 +17,6 @@ pub mod manager_client;
 pub mod params;
 pub mod processors;
 pub mod record_store;
+pub mod stages;
 pub mod store;
 pub mod walk;

@@ -601,7 +601,7 @@ impl Database {
         }
 
         let pool = self.pool.clone();
-        async move {
+        {
             let mut transaction = pool.begin().await?;
             // The counter's row is created once, then every allocation starts with an
             // UPDATE of it, which locks the row: concurrent allocations (several
@@ -644,7 +644,6 @@ impl Database {
             transaction.commit().await?;
             Ok(Some(candidate))
         }
-        .await
     }
 
     /// The last number allocated for `miner`.
@@ -837,7 +836,7 @@ impl Database {
 
         let pool = self.pool.clone();
         let pre = pre.clone();
-        async move {
+        {
             let mut transaction = pool.begin().await?;
             let changed = sqlx::query(PRE_COMMIT_UPDATE)
                 .bind(to_i64(miner)?)
@@ -864,7 +863,6 @@ impl Database {
             transaction.commit().await?;
             Ok(changed == 1)
         }
-        .await
     }
 
     /// Records the seed handed out.
@@ -927,7 +925,7 @@ impl Database {
                 .await;
         }
 
-        async move {
+        {
             let mut transaction = pool.begin().await?;
             sqlx::query(update)
                 .bind(to_i64(miner)?)
@@ -949,7 +947,6 @@ impl Database {
             transaction.commit().await?;
             Ok(())
         }
-        .await
     }
 
     /// Records a proof submission and queues it for a message, replacing any earlier one.
@@ -983,7 +980,7 @@ impl Database {
 
         let pool = self.pool.clone();
         let proof = proof.to_vec();
-        async move {
+        {
             let mut transaction = pool.begin().await?;
             let changed = sqlx::query(PROOF_UPDATE)
                 .bind(to_i64(miner)?)
@@ -999,7 +996,6 @@ impl Database {
             transaction.commit().await?;
             Ok(changed == 1)
         }
-        .await
     }
 
     /// Records where the sector's files were persisted.
@@ -1031,7 +1027,7 @@ impl Database {
 
         let pool = self.pool.clone();
         let instance = instance.to_owned();
-        async move {
+        {
             let mut transaction = pool.begin().await?;
             sqlx::query(PERSISTED_UPDATE)
                 .bind(to_i64(miner)?)
@@ -1044,7 +1040,6 @@ impl Database {
             transaction.commit().await?;
             Ok(())
         }
-        .await
     }
 
     /// Records workers' state reports, many in one transaction: (miner, number,
@@ -1084,7 +1079,7 @@ impl Database {
 
         let pool = self.pool.clone();
         let reports = reports.to_vec();
-        async move {
+        {
             if reports.is_empty() {
                 return Ok(());
             }
@@ -1102,7 +1097,6 @@ impl Database {
             transaction.commit().await?;
             Ok(())
         }
-        .await
     }
 
     /// Moves a sealing sector to `phase` (finalized or aborted), releasing its reservation
@@ -1157,7 +1151,7 @@ impl Database {
 
         let pool = self.pool.clone();
         let reason = reason.map(str::to_owned);
-        async move {
+        {
             let mut transaction = pool.begin().await?;
             let changed = sqlx::query(END_UPDATE)
                 .bind(to_i64(miner)?)
@@ -1187,7 +1181,6 @@ impl Database {
             transaction.commit().await?;
             Ok(changed == 1)
         }
-        .await
     }
 
     /// Brings a finalized or aborted sector back to sealing (an operator's restore).
@@ -1218,7 +1211,7 @@ impl Database {
         }
 
         let pool = self.pool.clone();
-        async move {
+        {
             let mut transaction = pool.begin().await?;
             let changed = sqlx::query(RESTORE_UPDATE)
                 .bind(to_i64(miner)?)
@@ -1233,7 +1226,6 @@ impl Database {
             transaction.commit().await?;
             Ok(changed == 1)
         }
-        .await
     }
 
     /// The events recorded for a sector, oldest first: (time, kind, detail).
@@ -1472,7 +1464,7 @@ impl Database {
         let pool = self.pool.clone();
         let signed_cid = signed_cid.to_owned();
         let signed_message = signed_message.to_owned();
-        async move {
+        {
             sqlx::query(MESSAGE_PUSHED)
                 .bind(id)
                 .bind(signed_cid)
@@ -1482,7 +1474,6 @@ impl Database {
                 .await?;
             Ok(())
         }
-        .await
     }
 
     /// Records a failed push; `give_up` marks the message failed for good.
@@ -1512,7 +1503,7 @@ impl Database {
         }
         let pool = self.pool.clone();
         let error = error.to_owned();
-        async move {
+        {
             sqlx::query(MESSAGE_PUSH_FAILED)
                 .bind(id)
                 .bind(error)
@@ -1522,7 +1513,6 @@ impl Database {
                 .await?;
             Ok(())
         }
-        .await
     }
 
     /// Records where the chain executed the message (or, with `None`, that a
@@ -1563,7 +1553,7 @@ impl Database {
         let execution = execution.map(|(height, tipset, exit_code, receipt)| {
             (height, tipset.to_owned(), exit_code, receipt.to_owned())
         });
-        async move {
+        {
             match execution {
                 Some((height, tipset, exit_code, receipt)) => {
                     sqlx::query(MESSAGE_EXECUTED)
@@ -1586,7 +1576,6 @@ impl Database {
             }
             Ok(())
         }
-        .await
     }
 
     /// Marks an executed message final: buried under the chain's finality.
@@ -1604,7 +1593,7 @@ impl Database {
                 .await;
         }
         let pool = self.pool.clone();
-        async move {
+        {
             sqlx::query(MESSAGE_FINAL)
                 .bind(id)
                 .bind(now)
@@ -1612,7 +1601,6 @@ impl Database {
                 .await?;
             Ok(())
         }
-        .await
     }
 
     /// Records the height at which the sender's nonce was first seen past the message.
@@ -1639,7 +1627,7 @@ impl Database {
                 .await;
         }
         let pool = self.pool.clone();
-        async move {
+        {
             sqlx::query(MESSAGE_NONCE_PASSED)
                 .bind(id)
                 .bind(height)
@@ -1648,7 +1636,6 @@ impl Database {
                 .await?;
             Ok(())
         }
-        .await
     }
 
     /// Marks a pushed message failed: the chain will never execute it.
@@ -1672,7 +1659,7 @@ impl Database {
         }
         let pool = self.pool.clone();
         let error = error.to_owned();
-        async move {
+        {
             sqlx::query(MESSAGE_DEAD)
                 .bind(id)
                 .bind(error)
@@ -1681,7 +1668,6 @@ impl Database {
                 .await?;
             Ok(())
         }
-        .await
     }
 
     /// Every reservation.
@@ -1727,7 +1713,7 @@ impl Database {
         }
         let pool = self.pool.clone();
         let reservation = reservation.clone();
-        async move {
+        {
             sqlx::query(RESERVATION_PUT)
                 .bind(to_i64(reservation.miner)?)
                 .bind(to_i64(reservation.number)?)
@@ -1739,7 +1725,6 @@ impl Database {
                 .await?;
             Ok(())
         }
-        .await
     }
 
     /// Drops a sector's reservation; false when it had none.
@@ -1761,7 +1746,7 @@ impl Database {
                 .await;
         }
         let pool = self.pool.clone();
-        async move {
+        {
             let changed = sqlx::query(RESERVATION_DELETE)
                 .bind(to_i64(miner)?)
                 .bind(to_i64(number)?)
@@ -1770,7 +1755,6 @@ impl Database {
                 .rows_affected();
             Ok(changed == 1)
         }
-        .await
     }
 
     /// Records a worker's ping.
@@ -1796,7 +1780,7 @@ impl Database {
         }
         let pool = self.pool.clone();
         let worker = worker.clone();
-        async move {
+        {
             sqlx::query(WORKER_PING_UPSERT)
                 .bind(&worker.name)
                 .bind(&worker.dest)
@@ -1807,7 +1791,6 @@ impl Database {
                 .await?;
             Ok(())
         }
-        .await
     }
 
     /// Every worker that ever pinged, by name.

@@ -93,17 +93,7 @@ pub fn render(
     }
     let _ = writeln!(report, "\nstorage plan (one sealing store per thread):");
     for (size, locations) in &planned {
-        match crate::store::check_plan(*size, locations) {
-            Ok(text) => {
-                for line in text.lines() {
-                    let _ = writeln!(report, "  {line}");
-                }
-            }
-            Err(error) => {
-                passed = false;
-                let _ = writeln!(report, "  error: {error:#}");
-            }
-        }
+        passed &= append_check(&mut report, crate::store::check_plan(*size, locations));
     }
     if !unplanned.is_empty() {
         let _ = writeln!(
@@ -113,17 +103,7 @@ pub fn render(
         );
     }
     let _ = writeln!(report, "\ncompute plan ([processors]):");
-    match crate::processors::check_file(&config.path) {
-        Ok(text) => {
-            for line in text.lines() {
-                let _ = writeln!(report, "  {line}");
-            }
-        }
-        Err(error) => {
-            passed = false;
-            let _ = writeln!(report, "  error: {error:#}");
-        }
-    }
+    passed &= append_check(&mut report, crate::processors::check_file(&config.path));
     let _ = writeln!(
         report,
         "\n{}",
@@ -134,4 +114,20 @@ pub fn render(
         }
     );
     (report, passed)
+}
+
+/// Appends a check's report, indented, or its error; true when the check passed.
+fn append_check(report: &mut String, check: anyhow::Result<String>) -> bool {
+    match check {
+        Ok(text) => {
+            for line in text.lines() {
+                let _ = writeln!(report, "  {line}");
+            }
+            true
+        }
+        Err(error) => {
+            let _ = writeln!(report, "  error: {error:#}");
+            false
+        }
+    }
 }

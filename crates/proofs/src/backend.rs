@@ -42,9 +42,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::tasks::{
-    AddPiecesTask, C1Task, C2Task, Pc1Task, Pc2Task, PostOutput, PostReplica, PostSnarkTask,
-    PostTask, PostVanillaOutput, PostVanillaTask, SnapEncodeOutput, SnapEncodeTask, SnapProveTask,
-    SnapVanillaTask, SynthProofTask, TreeDTask, UnsealTask, VanillaPostProof,
+    AddPiecesTask, C1Task, C2Task, Pc1Task, Pc2Task, PieceSource, PostOutput, PostReplica,
+    PostSnarkTask, PostTask, PostVanillaOutput, PostVanillaTask, SnapEncodeOutput, SnapEncodeTask,
+    SnapProveTask, SnapVanillaTask, SynthProofTask, TreeDTask, UnsealTask, VanillaPostProof,
 };
 
 /// The stages the built-in processors serve.
@@ -745,8 +745,19 @@ impl ProofBackend for FakeProofs {
                     .pieces
                     .iter()
                     .map(|piece| {
+                        // A pledge piece is zeros, whose commitment is known without
+                        // hashing: it is the real one, so a committed-capacity sector's
+                        // CommD is the one the chain expects even with fake proofs.
+                        let commitment = match piece.piece_file {
+                            PieceSource::Pledge if piece.piece_size.is_power_of_two() && piece.piece_size >= 128 => {
+                                fvm_shared::piece::zero_piece_commitment(
+                                    fvm_shared::piece::PaddedPieceSize(piece.piece_size),
+                                )
+                            }
+                            _ => fake_digest(&json!(["piece", piece])),
+                        };
                         json!({
-                            "commitment": fake_digest(&json!(["piece", piece])),
+                            "commitment": commitment,
                             "size": u64::from(UnpaddedBytesAmount::from(PaddedBytesAmount(piece.piece_size))),
                         })
                     })
@@ -767,10 +778,13 @@ impl ProofBackend for FakeProofs {
                 for name in ["sc-02-data-tree-r-last.dat", "p_aux", "t_aux"] {
                     write_stand_in(&task.cache_dir.join(name), 64)?;
                 }
+                // CommD is a function of the pieces alone, so it is computed for real
+                // (cheap: it combines the pieces' commitments); only CommR is made up.
+                let comm_d = fake_comm_d(&pc1)?;
                 Ok(json!({
                     "registered_proof": proof,
                     "comm_r": fake_digest(&json!(["comm_r", pc1])),
-                    "comm_d": fake_digest(&json!(["comm_d", pc1])),
+                    "comm_d": comm_d,
                 }))
             }
             "synth_proof" => Ok(json!(true)),
@@ -906,6 +920,22 @@ fn fake_post_proof(stage: &str, task: &PostTask) -> String {
 
 /// 32 bytes that depend on every byte of `value`'s JSON and form a valid field element;
 /// deterministic, not cryptographic.
+/// The data commitment of the pieces a fake PC1 task names, as the real PC2 computes it.
+fn fake_comm_d(pc1_task: &Value) -> Result<[u8; 32], String> {
+    let proof: RegisteredSealProof = serde_json::from_value(
+        pc1_task
+            .get("registered_proof")
+            .cloned()
+            .unwrap_or(Value::Null),
+    )
+    .map_err(|error| format!("pc2: the fake PC1 output names no seal proof: {error}"))?;
+    let pieces: Vec<PieceInfo> =
+        serde_json::from_value(pc1_task.get("piece_infos").cloned().unwrap_or(Value::Null))
+            .map_err(|error| format!("pc2: the fake PC1 output names no pieces: {error}"))?;
+    filecoin_proofs_api::seal::compute_comm_d(proof, &pieces)
+        .map_err(|error| format!("pc2: compute CommD of the staged pieces: {error:#}"))
+}
+
 fn fake_digest(value: &Value) -> [u8; 32] {
     let text = value.to_string();
     let mut state = [
@@ -939,6 +969,44 @@ mod tests {
     use super::*;
 
     const ZEROS: [u8; 32] = [0; 32];
+
+    #[test]
+    fn a_fake_committed_capacity_sector_has_the_real_committed_capacity_comm_d() {
+        let directory = tempfile::tempdir().expect("create a temporary directory");
+        let fake = FakeProofs::new(FakeProofsConfig::default());
+        let staged = fake
+            .run(
+                "add_pieces",
+                json!({
+                    "seal_proof_type": "StackedDrg2KiBV1_1",
+                    "pieces": [{"piece_file": "pledge", "payload_size": 2032, "piece_size": 2048}],
+                    "staged_filepath": directory.path().join("unsealed"),
+                }),
+            )
+            .expect("staged");
+        let pc1 = fake
+            .run(
+                "pc1",
+                json!({
+                    "registered_proof": "StackedDrg2KiBV1_1", "cache_path": directory.path(),
+                    "in_path": directory.path().join("unsealed"),
+                    "out_path": directory.path().join("sealed"), "prover_id": ZEROS,
+                    "sector_id": 1, "ticket": ZEROS, "piece_infos": staged,
+                }),
+            )
+            .expect("pc1");
+        let pc2 = fake
+            .run(
+                "pc2",
+                json!({"pc1out": pc1, "cache_dir": directory.path(),
+                       "sealed_file": directory.path().join("sealed")}),
+            )
+            .expect("pc2");
+        let committed_capacity =
+            filecoin_proofs_api::seal::compute_comm_d(RegisteredSealProof::StackedDrg2KiBV1_1, &[])
+                .expect("the empty sector's CommD");
+        assert_eq!(pc2.get("comm_d"), Some(&json!(committed_capacity)));
+    }
 
     #[test]
     fn the_fake_backend_serves_every_built_in_stage_and_fails_on_request() {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use chain_client::rpc::Transport;
 use sealer_api::types as api;
 use sector_fsm::replies::{self, chain_state_event, submission_event};
-use sector_fsm::types::{AllocatedSector, Bytes32, SealProofType, SectorId, Seed};
+use sector_fsm::types::{AllocatedSector, Bytes32, SealProofType, SectorId, Seed, Ticket};
 use sector_fsm::{Event, Failure, FailureLevel, ManagerCall, WaitReason};
 use serde_json::Value;
 use storage_alloc::SectorSize;
@@ -329,6 +329,22 @@ fn chain_state(state: api::OnChainState) -> replies::OnChainState {
         api::OnChainState::PermFailed => replies::OnChainState::PermFailed,
         api::OnChainState::ShouldAbort => replies::OnChainState::ShouldAbort,
     }
+}
+
+/// `Venus.AssignTicket` for `sector`, as the machine's ticket. A thread draws it while
+/// it holds the PC1 slot, so the ticket is as fresh as the queue allows.
+pub async fn assign_ticket<T: Transport>(
+    client: &ManagerClient<T>,
+    sector: &AllocatedSector,
+) -> Result<Ticket, Failure> {
+    let ticket = client
+        .assign_ticket(wire_id(sector.id))
+        .await
+        .map_err(|error| Failure::new(error.failure_level(), error.to_string()))?;
+    Ok(Ticket {
+        randomness: bytes32(&ticket.ticket.0, "ticket")?,
+        epoch: ticket.epoch,
+    })
 }
 
 #[cfg(test)]

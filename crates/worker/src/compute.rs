@@ -205,9 +205,17 @@ impl ComputePool {
     /// Runs `task` on a processor of `stage` when the scheduler allows, and returns the
     /// processor's output; see the module's contract for a caller that stops waiting.
     pub async fn run(&self, stage: Stage, task: &Value) -> Result<Value, ComputeError> {
-        let Some(stage_processors) = self.shared.stages.get(&stage) else {
+        self.acquire(stage).await?.run(task).await
+    }
+
+    /// Waits until the scheduler gives `stage` a processor slot and returns it, for a
+    /// caller that must prepare its task only once it holds the slot (PC1 draws its
+    /// ticket then, so the ticket is as fresh as it can be). Dropping the slot unused
+    /// gives it back.
+    pub async fn acquire(&self, stage: Stage) -> Result<StageSlot, ComputeError> {
+        if !self.shared.stages.contains_key(&stage) {
             return Err(ComputeError::NoProcessor(stage.as_str().to_owned()));
-        };
+        }
         let (sender, granted) = oneshot::channel();
         let ticket = {
             let mut state = self.shared.state();
@@ -215,33 +223,57 @@ impl ComputePool {
             state.waiting.insert(ticket, sender);
             ticket
         };
-        let mut guard = TicketGuard {
+        let guard = TicketGuard {
             shared: Arc::clone(&self.shared),
             ticket,
             outcome: TaskOutcome::Cancelled,
         };
         self.shared.dispatch();
         let grant = granted.await.map_err(|_| ComputeError::Stopped)?;
-        let Some(processor) = stage_processors.processors.get(grant.processor) else {
-            guard.outcome = TaskOutcome::Failed;
-            return Err(ComputeError::NoProcessor(stage.as_str().to_owned()));
-        };
-        let timeout = stage_processors
-            .timeouts
-            .get(grant.processor)
-            .copied()
-            .flatten();
-        let answer = processor.process(task, timeout).await;
-        guard.outcome = if answer.is_ok() {
-            TaskOutcome::Succeeded
-        } else {
-            TaskOutcome::Failed
-        };
-        Ok(answer?)
+        Ok(StageSlot {
+            stage,
+            processor: grant.processor,
+            guard,
+        })
     }
 
     /// Each stage's figures so far (tasks, waits, busy time).
     pub fn figures(&self) -> BTreeMap<Stage, StageFigures> {
         self.shared.state().scheduler.figures().clone()
+    }
+}
+
+/// A processor slot of one stage, held from the scheduler's grant until the task ends or
+/// the slot is dropped.
+pub struct StageSlot {
+    stage: Stage,
+    processor: usize,
+    guard: TicketGuard,
+}
+
+impl StageSlot {
+    /// Runs `task` on the slot's processor and gives the slot back.
+    pub async fn run(mut self, task: &Value) -> Result<Value, ComputeError> {
+        let shared = Arc::clone(&self.guard.shared);
+        let stage_processors = shared
+            .stages
+            .get(&self.stage)
+            .ok_or_else(|| ComputeError::NoProcessor(self.stage.as_str().to_owned()))?;
+        let Some(processor) = stage_processors.processors.get(self.processor) else {
+            self.guard.outcome = TaskOutcome::Failed;
+            return Err(ComputeError::NoProcessor(self.stage.as_str().to_owned()));
+        };
+        let timeout = stage_processors
+            .timeouts
+            .get(self.processor)
+            .copied()
+            .flatten();
+        let answer = processor.process(task, timeout).await;
+        self.guard.outcome = if answer.is_ok() {
+            TaskOutcome::Succeeded
+        } else {
+            TaskOutcome::Failed
+        };
+        Ok(answer?)
     }
 }

@@ -9,14 +9,17 @@
 //! machine; and reading a whole worker configuration (`config check`), with each
 //! thread's settings and the layer each comes from.
 
+pub mod admin_api;
 pub mod calls;
 pub mod compute;
 pub mod config;
 pub mod config_check;
+pub mod daemon;
 pub mod manager_client;
 pub mod params;
 pub mod processors;
 pub mod record_store;
+pub mod sealing_thread;
 pub mod stages;
 pub mod store;
 pub mod walk;

@@ -69,8 +69,67 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
-    /// Run the worker daemon.
-    Daemon,
+    /// Run the worker daemon: its sealing threads, processors and admin API.
+    Daemon {
+        /// The worker's configuration file.
+        #[arg(short, long, env = "DAMOCLES_WORKER_CONFIG")]
+        config: PathBuf,
+        /// Run the built-in processors with the fake proof backend (orchestration tests
+        /// and devnets with `--fake-proofs` only; never for a real chain).
+        #[arg(long)]
+        fake_proofs: bool,
+    },
+    /// Ask a running worker about its sealing threads, or pause, resume or abort one.
+    Worker {
+        /// The worker's configuration file (for its admin address and token).
+        #[arg(short, long, env = "DAMOCLES_WORKER_CONFIG")]
+        config: Option<PathBuf>,
+        /// The admin API's address (`host:port`), instead of the configuration's.
+        #[arg(short = 'H', long, env = "DAMOCLES_WORKER_HOST")]
+        host: Option<String>,
+        /// The admin token, instead of the one the daemon wrote beside its configuration.
+        #[arg(long, env = worker::daemon::ADMIN_TOKEN_ENVIRONMENT)]
+        token: Option<String>,
+        #[command(subcommand)]
+        command: WorkerCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum WorkerCommand {
+    /// Every sealing thread: its sector, state, activity and last error.
+    List {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+        /// Only threads whose sector is in this state.
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Pause a thread after its step in flight.
+    Pause {
+        /// The thread's index (as `list` shows it).
+        #[arg(short, long)]
+        index: usize,
+    },
+    /// Resume a paused thread, in its state or in an earlier state of its path.
+    Resume {
+        /// The thread's index.
+        #[arg(short, long)]
+        index: usize,
+        /// The state to resume in.
+        #[arg(short, long)]
+        state: Option<String>,
+    },
+    /// Drop a thread's sector (reported to the manager as aborted).
+    Abort {
+        /// The thread's index.
+        #[arg(short, long)]
+        index: usize,
+        /// Why.
+        #[arg(long, default_value = "aborted by an operator")]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -237,10 +296,16 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         }
-        Command::Daemon => anyhow::bail!(
-            "the sealing-worker daemon is not implemented in this build yet; \
-             `sealing-worker plan walk sealer` shows the state machine its threads will drive"
-        ),
+        Command::Daemon {
+            config,
+            fake_proofs,
+        } => run_daemon(&config, fake_proofs)?,
+        Command::Worker {
+            config,
+            host,
+            token,
+            command,
+        } => worker_command(config.as_deref(), host, token, command)?,
     }
     Ok(())
 }
@@ -284,5 +349,143 @@ fn ask_manager_for_defaults(
         Err(error) => unanswered(format!(
             "{url} could not be asked ({error:#}); its defaults are left out below"
         )),
+    }
+}
+
+fn run_daemon(config_path: &std::path::Path, fake_proofs: bool) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = worker::config::WorkerConfig::load(config_path)?;
+    let admin_token = worker::daemon::admin_token(config_path)?;
+    let worker_executable =
+        std::env::current_exe().context("find this executable for the built-in processors")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    runtime.block_on(async move {
+        let (stop_sender, stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let interrupted = tokio::signal::ctrl_c();
+            let terminated = async {
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(mut signal) => {
+                        signal.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = interrupted => {}
+                () = terminated => {}
+            }
+            let _ = stop_sender.send(true);
+        });
+        worker::daemon::run(
+            config,
+            worker::daemon::DaemonOptions {
+                worker_executable,
+                admin_token,
+                fake_proofs,
+            },
+            stop,
+        )
+        .await
+    })
+}
+
+fn worker_command(
+    config: Option<&std::path::Path>,
+    host: Option<String>,
+    token: Option<String>,
+    command: WorkerCommand,
+) -> anyhow::Result<()> {
+    let loaded = config.map(worker::config::WorkerConfig::load).transpose()?;
+    let address = match (host, &loaded) {
+        (Some(host), _) => host,
+        (None, Some(config)) => format!(
+            "{}:{}",
+            match config.worker.rpc_server.host.as_deref() {
+                None | Some("0.0.0.0") => "127.0.0.1",
+                Some(host) => host,
+            },
+            config
+                .worker
+                .rpc_server
+                .port
+                .unwrap_or(worker::config::DEFAULT_WORKER_PORT)
+        ),
+        (None, None) => format!("127.0.0.1:{}", worker::config::DEFAULT_WORKER_PORT),
+    };
+    let token = match (token, config) {
+        (Some(token), _) => token,
+        (None, Some(config)) => worker::daemon::read_admin_token(config)?,
+        (None, None) => anyhow::bail!(
+            "the admin API needs its token: give -c <the worker's config file> (the daemon \
+             wrote the token beside it) or --token"
+        ),
+    };
+    let (method, params) = match &command {
+        WorkerCommand::List { .. } => (worker::admin_api::method::WORKER_LIST, vec![]),
+        WorkerCommand::Pause { index } => (
+            worker::admin_api::method::WORKER_PAUSE,
+            vec![serde_json::json!(index)],
+        ),
+        WorkerCommand::Resume { index, state } => (
+            worker::admin_api::method::WORKER_RESUME,
+            vec![serde_json::json!(index), serde_json::json!(state)],
+        ),
+        WorkerCommand::Abort { index, reason } => (
+            worker::admin_api::method::WORKER_ABORT,
+            vec![serde_json::json!(index), serde_json::json!(reason)],
+        ),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let answer = runtime
+        .block_on(worker::admin_api::call(&address, &token, method, params))
+        .with_context(|| format!("call {method} on the worker at {address}"))?;
+    match command {
+        WorkerCommand::List { json, state } => {
+            let threads: Vec<serde_json::Value> = answer
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|thread| {
+                    state
+                        .as_deref()
+                        .is_none_or(|state| thread["job_state"].as_str() == Some(state))
+                })
+                .collect();
+            if json {
+                println!("{}", serde_json::Value::Array(threads));
+            } else {
+                print!("{}", worker::admin_api::render_list(&threads));
+            }
+        }
+        WorkerCommand::Pause { index } => report_command(&answer, "pause", index)?,
+        WorkerCommand::Resume { index, .. } => report_command(&answer, "resume", index)?,
+        WorkerCommand::Abort { index, .. } => report_command(&answer, "abort", index)?,
+    }
+    Ok(())
+}
+
+fn report_command(answer: &serde_json::Value, what: &str, index: usize) -> anyhow::Result<()> {
+    if answer.as_bool() == Some(true) {
+        println!("thread {index}: {what} taken");
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "thread {index} did not take the {what}: the sector's state does not allow it \
+             (the worker's log says why)"
+        )
     }
 }

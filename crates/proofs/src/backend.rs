@@ -634,6 +634,10 @@ pub struct FakeProofsConfig {
     pub delays_ms: BTreeMap<String, u64>,
     /// Failures to inject.
     pub failures: Vec<FakeFailure>,
+    /// A file to which every run appends a JSON line when it starts and when it ends
+    /// (`unix_ms`, `stage`, `sector` as named in the task's paths, `phase`, `ok`), for
+    /// tests that count how often each step ran.
+    pub run_log: Option<std::path::PathBuf>,
 }
 
 /// One injected failure: the first `times` calls of `stage` (for `sector_id`, if given)
@@ -728,6 +732,55 @@ impl FakeProofs {
 
 impl ProofBackend for FakeProofs {
     fn run(&self, stage: &str, task: Value) -> Result<Value, String> {
+        let Some(log) = &self.config.run_log else {
+            return self.run_stage(stage, task);
+        };
+        let sector = sector_named_in(&task);
+        append_run_line(log, stage, sector.as_deref(), "start", None)?;
+        let answer = self.run_stage(stage, task);
+        append_run_line(log, stage, sector.as_deref(), "end", Some(answer.is_ok()))?;
+        answer
+    }
+}
+
+/// The first sector name (`s-t0<miner>-<number>`) in a task's text, as its paths carry it.
+fn sector_named_in(task: &Value) -> Option<String> {
+    let text = task.to_string();
+    let start = text.find("s-t0")?;
+    let name: String = text[start..]
+        .chars()
+        .take_while(|character| character.is_ascii_alphanumeric() || *character == '-')
+        .collect();
+    Some(name)
+}
+
+fn append_run_line(
+    log: &Path,
+    stage: &str,
+    sector: Option<&str>,
+    phase: &str,
+    ok: Option<bool>,
+) -> Result<(), String> {
+    use std::io::Write as _;
+    let unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis());
+    let mut line =
+        json!({"unix_ms": unix_ms, "stage": stage, "sector": sector, "phase": phase, "ok": ok})
+            .to_string();
+    line.push('\n');
+    // One write of one short line to a file opened for appending: lines of concurrent
+    // processors never interleave.
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .and_then(|mut file| file.write_all(line.as_bytes()))
+        .map_err(|error| format!("append to the run log {}: {error}", log.display()))
+}
+
+impl FakeProofs {
+    fn run_stage(&self, stage: &str, task: Value) -> Result<Value, String> {
         if let Some(milliseconds) = self.config.delays_ms.get(stage) {
             std::thread::sleep(Duration::from_millis(*milliseconds));
         }
@@ -1019,6 +1072,7 @@ mod tests {
                 times: 1,
                 message: "disk gone".to_owned(),
             }],
+            run_log: None,
         });
         let unseal = json!({
             "registered_proof": "StackedDrg2KiBV1_1", "prover_id": ZEROS, "sector_id": 7,

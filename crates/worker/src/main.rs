@@ -359,6 +359,7 @@ fn run_daemon(config_path: &std::path::Path, fake_proofs: bool) -> anyhow::Resul
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let config = worker::config::WorkerConfig::load(config_path)?;
     let admin_token = worker::daemon::admin_token(config_path)?;

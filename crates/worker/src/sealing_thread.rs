@@ -407,6 +407,18 @@ impl SealingThread {
             }
         };
         self.save(sector, records).await;
+        if let Some(allocated) = sector.data().allocated {
+            // After the save: from here on this step is never run again for the sector.
+            tracing::info!(
+                thread = self.index,
+                sector = %allocated.id,
+                event = %step.event,
+                from = %step.from,
+                to = %step.to,
+                unix_ms = unix_millis(),
+                "recorded"
+            );
+        }
         self.publish(sector);
         self.note_step(&step);
         self.report(sector, &step, policy, records).await;

@@ -3,6 +3,7 @@
 #![allow(dead_code, reason = "each test file uses part of the support")]
 
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// The manager's persistent store `persist-1`, in its home.
@@ -67,4 +68,131 @@ Actor = 1000
         home,
         devnet,
     }
+}
+
+/// Kills the daemon when the test ends, however it ends.
+pub(crate) struct Daemon(Child);
+
+impl Daemon {
+    /// `kill -9`: the daemon gets no chance to save anything.
+    pub(crate) fn kill_hard(mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+/// Writes a worker configuration with `threads` sealing stores under `directory`.
+pub(crate) fn write_worker_config(
+    directory: &Path,
+    manager_url: &str,
+    token: &str,
+    persist: &Path,
+    threads: usize,
+    port: u16,
+) -> std::path::PathBuf {
+    let mut text = format!(
+        r#"
+[worker]
+name = "test-worker"
+ping_interval = "1s"
+[worker.rpc_server]
+host = "127.0.0.1"
+port = {port}
+
+[sector_manager]
+rpc_client.addr = "{manager_url}"
+token = "{token}"
+
+[sealing]
+allowed_miners = [1000]
+allowed_sizes = ["2KiB"]
+max_retries = 50
+recover_interval = "300ms"
+rpc_polling_interval = "300ms"
+seal_interval = "100ms"
+
+[[attached]]
+name = "persist-1"
+location = "{persist}"
+"#,
+        persist = persist.display()
+    );
+    for thread in 0..threads {
+        let location = directory.join(format!("store-{thread}"));
+        storage_alloc::sealing_store::initialise_sealing_store(&location).expect("a sealing store");
+        text.push_str(&format!(
+            "\n[[sealing_thread]]\nlocation = \"{}\"\n",
+            location.display()
+        ));
+    }
+    let path = directory.join("worker.toml");
+    std::fs::write(&path, text).expect("write the worker configuration");
+    path
+}
+
+pub(crate) fn start_daemon(config: &Path, environment: &[(&str, String)]) -> Daemon {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(config.with_extension("log"))
+        .expect("a log file");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sealing-worker"));
+    command
+        .args(["daemon", "--fake-proofs", "-c"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log);
+    for (name, value) in environment {
+        command.env(name, value);
+    }
+    Daemon(command.spawn().expect("start the worker daemon"))
+}
+
+pub(crate) fn worker_cli(config: &Path, arguments: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sealing-worker"))
+        .arg("worker")
+        .arg("-c")
+        .arg(config)
+        .args(arguments)
+        .output()
+        .expect("run the worker CLI")
+}
+
+pub(crate) async fn finalized_sectors(started: &ManagerOnDevnet, up_to: u64) -> Vec<u64> {
+    let mut finalized = Vec::new();
+    for number in 0..=up_to {
+        if let Ok(row) = started
+            .manager
+            .manager
+            .known_sector(sealer_api::types::SectorId {
+                miner: 1000,
+                number,
+            })
+            .await
+            && row.phase == manager::db::Phase::Finalized
+        {
+            finalized.push(number);
+        }
+    }
+    finalized
+}
+
+/// The daemon's log (its standard error, appended across restarts).
+pub(crate) fn log_of(config: &Path) -> String {
+    std::fs::read_to_string(config.with_extension("log")).unwrap_or_default()
 }

@@ -1,0 +1,185 @@
+//! Crash safety of the sealing threads: `sealing-worker daemon` (fake proofs, three
+//! threads) is killed with SIGKILL at random moments and started again, over and over,
+//! until the manager has finalized 30 sectors. Every sector must complete, and no step
+//! whose result the worker recorded may run again: the fake processors log when each
+//! run starts, the daemon logs each transition once it is saved, and a run of a stage
+//! that starts after the worker recorded that stage's result for the sector fails the
+//! test. (A run that ended but was not yet recorded when the worker died may run
+//! again; those reruns are counted and printed.)
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+const MANAGER_EXTRA: &str = r#"
+[Miners.Commitment]
+Confidence = 1
+[Miners.Commitment.Pre]
+Batch = { Threshold = 3, MaxWait = "1s", CheckInterval = "200ms" }
+[Miners.Commitment.Prove]
+Batch = { Threshold = 3, MaxWait = "1s", CheckInterval = "200ms" }
+[Miners.Sealing]
+SeedConfidence = 1
+"#;
+
+const SECTORS: usize = 30;
+
+/// The event that records each stage's result.
+const STAGE_EVENTS: [(&str, &str); 6] = [
+    ("add_pieces", "AddPiece"),
+    ("tree_d", "BuildTreeD"),
+    ("pc1", "PC1"),
+    ("pc2", "PC2"),
+    ("c1", "C1"),
+    ("c2", "C2"),
+];
+
+/// A small deterministic generator, seeded from the clock and printed, so a failing
+/// schedule of kills can be replayed by fixing the seed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next_below(&mut self, bound: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % bound
+    }
+}
+
+/// `key=value` from a log line's fields.
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let start = line.find(&format!(" {key}="))? + key.len() + 2;
+    line[start..].split_whitespace().next()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sectors_complete_and_no_recorded_step_runs_again_when_the_worker_is_killed() {
+    let started = support::manager_on_devnet(Duration::from_millis(100), MANAGER_EXTRA).await;
+    let token = started.manager.issue_token(&[
+        chain_client::auth::Permission::Read,
+        chain_client::auth::Permission::Write,
+    ]);
+    let directory = tempfile::tempdir().expect("a directory");
+    let config = support::write_worker_config(
+        directory.path(),
+        &started.manager.url(),
+        &token,
+        &support::persist_store(&started.home),
+        3,
+        support::free_port(),
+    );
+    let run_log = directory.path().join("runs.jsonl");
+    let fake = serde_json::json!({
+        "delays_ms": {"add_pieces": 60, "tree_d": 60, "pc1": 300, "pc2": 200, "c1": 60, "c2": 250},
+        "run_log": run_log,
+    });
+    let environment = [("SEALCLUSTER_FAKE_PROOFS", fake.to_string())];
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_nanos() as u64;
+    println!("kill schedule seed: {seed}");
+    let mut random = Lcg(seed);
+
+    let deadline = Instant::now() + Duration::from_secs(400);
+    let mut kills = 0u32;
+    let mut daemon = support::start_daemon(&config, &environment);
+    let finalized = loop {
+        let finalized = support::finalized_sectors(&started, 80).await;
+        if finalized.len() >= SECTORS {
+            break finalized;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} sectors finalized after {kills} kills; the worker's log:\n{}",
+            finalized.len(),
+            support::log_of(&config)
+        );
+        // Run for 0.2 to 2.5 s, then die without warning and start again.
+        tokio::time::sleep(Duration::from_millis(200 + random.next_below(2300))).await;
+        daemon.kill_hard();
+        kills += 1;
+        daemon = support::start_daemon(&config, &environment);
+    };
+    daemon.kill_hard();
+    assert!(
+        kills >= 10,
+        "only {kills} kills happened; the test proves little"
+    );
+
+    // When the worker recorded each stage's result, per sector.
+    let log = support::log_of(&config);
+    let mut recorded: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for line in log.lines().filter(|line| line.contains(" recorded ")) {
+        let (Some(sector), Some(event), Some(unix_ms)) = (
+            field(line, "sector"),
+            field(line, "event"),
+            field(line, "unix_ms").and_then(|text| text.parse::<u64>().ok()),
+        ) else {
+            continue;
+        };
+        recorded
+            .entry((sector.to_owned(), event.to_owned()))
+            .or_insert(unix_ms);
+    }
+    let runs = std::fs::read_to_string(&run_log).expect("the processors' run log");
+    let mut completed: BTreeMap<(String, String), u32> = BTreeMap::new();
+    let mut violations = Vec::new();
+    for line in runs.lines() {
+        let run: Value = serde_json::from_str(line).expect("a run-log line");
+        let (Some(stage), Some(sector), Some(unix_ms)) = (
+            run["stage"].as_str(),
+            run["sector"].as_str(),
+            run["unix_ms"].as_u64(),
+        ) else {
+            continue;
+        };
+        let Some((_, event)) = STAGE_EVENTS.iter().find(|(name, _)| *name == stage) else {
+            continue;
+        };
+        if run["phase"] == "start"
+            && let Some(at) = recorded.get(&(sector.to_owned(), (*event).to_owned()))
+            && unix_ms > *at
+        {
+            violations.push(format!(
+                "{stage} of {sector} started at {unix_ms}, after its result was recorded at {at}"
+            ));
+        }
+        if run["phase"] == "end" && run["ok"] == true {
+            *completed
+                .entry((sector.to_owned(), stage.to_owned()))
+                .or_default() += 1;
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "recorded steps ran again:\n{}",
+        violations.join("\n")
+    );
+
+    let finalized_names: BTreeSet<String> = finalized
+        .iter()
+        .map(|number| format!("s-t01000-{number}"))
+        .collect();
+    for sector in &finalized_names {
+        for (stage, _) in STAGE_EVENTS {
+            assert!(
+                completed.contains_key(&(sector.clone(), stage.to_owned())),
+                "{sector} finalized without a completed {stage} run"
+            );
+        }
+    }
+    let reruns: u32 = completed.values().map(|count| count - 1).sum();
+    println!(
+        "{} sectors finalized across {kills} kills; {} completed runs, {reruns} of them \
+         reruns of a result the worker died before recording",
+        finalized.len(),
+        completed.values().sum::<u32>()
+    );
+    started.manager.stop().await;
+}

@@ -22,7 +22,7 @@ pub mod server;
 mod sqlite_writer;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -157,7 +157,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningManager> {
 /// Issues a token from the database's secret without starting a manager.
 pub async fn create_token(
     config: &config::ManagerConfig,
-    home: &std::path::Path,
+    home: &Path,
     permissions: &[Permission],
 ) -> anyhow::Result<String> {
     let db = db::Database::open(&config.common.db.url, home, 1)
@@ -169,4 +169,23 @@ pub async fn create_token(
         .context("read the database's identity")?;
     db.close().await;
     Ok(TokenAuthority::new(secret).issue(permissions))
+}
+
+/// The manager configuration of a devnet home: `<home>/sector-manager.toml` as it is
+/// when it exists, otherwise a new one written there (the default, a persistent store
+/// `devnet-persist` at `<home>/persist`, miner `miner`, batches sent quickly).
+pub fn devnet_manager_config(home: &Path, miner: u64) -> anyhow::Result<config::ManagerConfig> {
+    let path = home.join("sector-manager.toml");
+    if path.exists() {
+        return Ok(config::ManagerConfig::load(&path)?);
+    }
+    std::fs::create_dir_all(home).with_context(|| format!("create {}", home.display()))?;
+    let persist = home.join("persist");
+    std::fs::create_dir_all(&persist).with_context(|| format!("create {}", persist.display()))?;
+    let text = format!(
+        "{}\n# Written for the devnet: a persistent store in the home, the devnet's miner, batching quickly.\n[[Common.PersistStores]]\nName = \"devnet-persist\"\nPath = {persist:?}\n\n[[Miners]]\nActor = {miner}\n\n[Miners.Commitment]\nConfidence = 2\n\n[Miners.Commitment.Pre]\nBatch = {{ Threshold = 4, MaxWait = \"20s\", CheckInterval = \"2s\" }}\n\n[Miners.Commitment.Prove]\nBatch = {{ Threshold = 4, MaxWait = \"20s\", CheckInterval = \"2s\" }}\n\n[Miners.Sealing]\nSeedConfidence = 2\n",
+        config::DEFAULT_CONFIG
+    );
+    std::fs::write(&path, &text).with_context(|| format!("write {}", path.display()))?;
+    Ok(config::ManagerConfig::parse(&path, &text)?)
 }

@@ -662,20 +662,7 @@ async fn devnet(
     .await
     .context("start the devnet chain")?;
     let miner = running_chain.state().config.miner_id;
-    let path = config_path(home);
-    let mut config = if path.exists() {
-        ManagerConfig::load(&path)?
-    } else {
-        std::fs::create_dir_all(home).with_context(|| format!("create {}", home.display()))?;
-        let persist = home.join("persist");
-        std::fs::create_dir_all(&persist)
-            .with_context(|| format!("create {}", persist.display()))?;
-        let text = format!(
-            "{DEFAULT_CONFIG}\n# Written by `sector-manager devnet`: a persistent store in the home, the devnet's miner, batching quickly.\n[[Common.PersistStores]]\nName = \"devnet-persist\"\nPath = {persist:?}\n\n[[Miners]]\nActor = {miner}\n\n[Miners.Commitment]\nConfidence = 2\n\n[Miners.Commitment.Pre]\nBatch = {{ Threshold = 4, MaxWait = \"20s\", CheckInterval = \"2s\" }}\n\n[Miners.Commitment.Prove]\nBatch = {{ Threshold = 4, MaxWait = \"20s\", CheckInterval = \"2s\" }}\n\n[Miners.Sealing]\nSeedConfidence = 2\n"
-        );
-        std::fs::write(&path, &text).with_context(|| format!("write {}", path.display()))?;
-        ManagerConfig::parse(&path, &text)?
-    };
+    let mut config = manager::devnet_manager_config(home, miner)?;
     config.common.listen = listen;
     config.common.api.chain = running_chain.connection_string(Some(&running_chain.admin_token));
     println!(

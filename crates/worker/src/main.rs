@@ -254,22 +254,7 @@ fn main() -> anyhow::Result<()> {
             command: ParamsCommand::Check { sector_size },
         } => print!("{}", worker::params::check(sector_size)?),
         Command::Processor { stage, fake_proofs } => {
-            let backend: std::sync::Arc<dyn proofs::ProofBackend> = if fake_proofs {
-                std::sync::Arc::new(
-                    proofs::FakeProofs::from_environment().map_err(anyhow::Error::msg)?,
-                )
-            } else {
-                std::sync::Arc::new(proofs::RealProofs::from_environment())
-            };
-            if !proofs::backend::BUILT_IN_STAGES.contains(&stage.as_str()) {
-                anyhow::bail!(
-                    "there is no built-in processor for {stage:?}; built-in stages are {}",
-                    proofs::backend::BUILT_IN_STAGES.join(", ")
-                );
-            }
-            let served = stage.clone();
-            proc_sched::serve_stage(&stage, move |task| backend.run(&served, task))
-                .with_context(|| format!("serve the {stage} processor"))?;
+            worker::processors::serve_built_in(&stage, fake_proofs)?;
         }
         Command::Config {
             command:

@@ -9,14 +9,27 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
-use proofs::params::{TestSectorSize, files, generate};
+use proofs::params::{Circuit, TestSectorSize, files, generate};
 
 /// Makes the missing parameters of `size`, with a progress bar on standard error, and
 /// returns a report. Concurrent runs on one cache take turns (an advisory lock on
 /// `.sealcluster-params.lock` in the cache), so two of them never make the same file at
 /// once or read one half written.
 pub fn generate_missing(size: TestSectorSize) -> anyhow::Result<String> {
-    let circuits = files(size).context("list the parameter files")?;
+    generate_missing_of(size, |_| true)
+}
+
+/// [`generate_missing`] for the circuits of `size` that `wanted` keeps (the devnet's
+/// sealing needs only PoRep's).
+pub fn generate_missing_of(
+    size: TestSectorSize,
+    wanted: impl Fn(&Circuit) -> bool,
+) -> anyhow::Result<String> {
+    let circuits: Vec<_> = files(size)
+        .context("list the parameter files")?
+        .into_iter()
+        .filter(|files| wanted(&files.circuit))
+        .collect();
     let cache = circuits
         .first()
         .and_then(|circuit| circuit.params.parent())

@@ -79,3 +79,24 @@ pub fn check_file(path: &Path) -> anyhow::Result<String> {
     let _ = writeln!(report, "the [processors] section can run on this machine");
     Ok(report)
 }
+
+/// Serves the built-in processor of `stage` on standard input and output until the
+/// worker closes it: real proofs, or the fake backend (`SEALCLUSTER_FAKE_PROOFS`
+/// configures it) when `fake_proofs`. Any binary that hands the daemon its own path as
+/// the worker executable must answer `processor <stage> [--fake-proofs]` with this.
+pub fn serve_built_in(stage: &str, fake_proofs: bool) -> anyhow::Result<()> {
+    let backend: std::sync::Arc<dyn proofs::ProofBackend> = if fake_proofs {
+        std::sync::Arc::new(proofs::FakeProofs::from_environment().map_err(anyhow::Error::msg)?)
+    } else {
+        std::sync::Arc::new(proofs::RealProofs::from_environment())
+    };
+    if !proofs::backend::BUILT_IN_STAGES.contains(&stage) {
+        anyhow::bail!(
+            "there is no built-in processor for {stage:?}; built-in stages are {}",
+            proofs::backend::BUILT_IN_STAGES.join(", ")
+        );
+    }
+    let served = stage.to_owned();
+    proc_sched::serve_stage(stage, move |task| backend.run(&served, task))
+        .with_context(|| format!("serve the {stage} processor"))
+}

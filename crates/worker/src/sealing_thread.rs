@@ -409,15 +409,20 @@ impl SealingThread {
         self.save(sector, records).await;
         if let Some(allocated) = sector.data().allocated {
             // After the save: from here on this step is never run again for the sector.
-            tracing::info!(
-                thread = self.index,
-                sector = %allocated.id,
-                event = %step.event,
-                from = %step.from,
-                to = %step.to,
-                unix_ms = unix_millis(),
-                "recorded"
-            );
+            // A "not yet" answer of a poll is recorded too, but only worth a debug line.
+            if matches!(step.outcome, Outcome::Waiting { .. }) {
+                tracing::debug!(thread = self.index, sector = %allocated.id, event = %step.event, from = %step.from, "recorded a wait");
+            } else {
+                tracing::info!(
+                    thread = self.index,
+                    sector = %allocated.id,
+                    event = %step.event,
+                    from = %step.from,
+                    to = %step.to,
+                    unix_ms = unix_millis(),
+                    "recorded"
+                );
+            }
         }
         self.publish(sector);
         self.note_step(&step);

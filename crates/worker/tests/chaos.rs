@@ -7,6 +7,11 @@
 //! test. (A run that ended but was not yet recorded when the worker died may run
 //! again; those reruns are counted and printed.)
 
+#![allow(
+    clippy::print_stdout,
+    reason = "the test prints its kill schedule's seed and what it counted"
+)]
+
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};

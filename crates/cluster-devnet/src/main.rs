@@ -359,22 +359,34 @@ async fn devnet(run: DevnetRun) -> anyhow::Result<()> {
                 }
             }
         }
-        {
+        // Done means active on chain and finalized by the worker (reported to the manager,
+        // its files in the persistent store and its sealing store cleared).
+        let on_chain: Vec<u64> = {
             let chain_state = chain.state().chain();
             let head = chain_state.head().key();
-            if let Some(miner_actor) = chain_state
+            chain_state
                 .state(&head)
                 .and_then(|world| world.miners.get(&miner))
+                .map(|miner_actor| {
+                    seen.iter()
+                        .filter(|number| miner_actor.sectors.contains_key(number))
+                        .copied()
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        for number in on_chain {
+            if let Ok(row) = running
+                .manager
+                .known_sector(sealer_api::types::SectorId { miner, number })
+                .await
+                && row.phase == manager::db::Phase::Finalized
             {
-                for number in &seen {
-                    if miner_actor.sectors.contains_key(number) {
-                        active.insert(*number);
-                    }
-                }
+                active.insert(number);
             }
         }
         header.set_message(format!(
-            "{} of {} sectors active on chain (height {}); sealed this run: {:?}",
+            "{} of {} sectors active on chain and finalized (height {}); done this run: {:?}",
             active.len(),
             run.sectors,
             chain.head().height,

@@ -183,7 +183,7 @@ pub fn devnet_manager_config(home: &Path, miner: u64) -> anyhow::Result<config::
     let persist = home.join("persist");
     std::fs::create_dir_all(&persist).with_context(|| format!("create {}", persist.display()))?;
     let text = format!(
-        "{}\n# Written for the devnet: a persistent store in the home, the devnet's miner, batching quickly.\n[[Common.PersistStores]]\nName = \"devnet-persist\"\nPath = {persist:?}\n\n[[Miners]]\nActor = {miner}\n\n[Miners.Commitment]\nConfidence = 2\n\n[Miners.Commitment.Pre]\nBatch = {{ Threshold = 4, MaxWait = \"20s\", CheckInterval = \"2s\" }}\n\n[Miners.Commitment.Prove]\nBatch = {{ Threshold = 4, MaxWait = \"20s\", CheckInterval = \"2s\" }}\n\n[Miners.Sealing]\nSeedConfidence = 2\n",
+        "{}\n# Written for the devnet: a persistent store in the home, the devnet's miner, batching quickly.\n[[Common.PersistStores]]\nName = \"devnet-persist\"\nPath = {persist:?}\n\n[[Miners]]\nActor = {miner}\n\n[Miners.Commitment]\nConfidence = 2\n\n[Miners.Commitment.Pre]\nBatch = {{ Threshold = 4, MaxWait = \"10s\", CheckInterval = \"1s\" }}\n\n[Miners.Commitment.Prove]\nBatch = {{ Threshold = 4, MaxWait = \"10s\", CheckInterval = \"1s\" }}\n\n[Miners.Sealing]\nSeedConfidence = 2\n",
         config::DEFAULT_CONFIG
     );
     std::fs::write(&path, &text).with_context(|| format!("write {}", path.display()))?;

@@ -26,7 +26,7 @@ use serde::Serialize;
 use storage_alloc::{ReplicaKind, SealingStoreLayout};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::compute::ComputePool;
+use crate::compute::{ComputePool, StageSlot};
 use crate::config::{
     AttachedStore, HotThreadConfig, Layer, Sealing, SealingOverrides, layered_sealing,
 };
@@ -225,7 +225,16 @@ impl SealingThread {
             .iter()
             .map(|(layer, overrides)| (*layer, overrides))
             .collect();
-        let plan = hot.as_ref().and_then(|hot| hot.plan).unwrap_or(self.plan);
+        let plan = match hot.as_ref().and_then(|hot| hot.plan) {
+            Some(Plan::Sealer) | None => self.plan,
+            Some(other) => {
+                tracing::warn!(
+                    thread = self.index,
+                    "ignoring plan {other} in the hot configuration: this worker runs only the sealer plan"
+                );
+                self.plan
+            }
+        };
         if let Some(hot) = &hot {
             layers.push((Layer::HotFile, &hot.sealing));
         }
@@ -283,10 +292,17 @@ impl SealingThread {
         stop: &mut watch::Receiver<bool>,
     ) -> SectorEnd {
         let policy = retry_policy(sealing);
+        let mut pending: Option<CommandRequest> = None;
         self.publish(&sector);
         loop {
             if *stop.borrow() {
                 return SectorEnd::Stop;
+            }
+            if let Some((command, reply)) = pending.take() {
+                let answer = self
+                    .apply_command(&mut sector, command, &policy, records)
+                    .await;
+                let _ = reply.send(answer);
             }
             while let Ok((command, reply)) = commands.try_recv() {
                 let answer = self
@@ -371,7 +387,35 @@ impl SealingThread {
                     });
                     crate::calls::perform(&self.client, &call, sealing).await
                 }
-                Action::Run(task) => self.run_stage(&task).await,
+                Action::Run(task) => {
+                    // Wait for the slot holding nothing else: an operator command that
+                    // arrives meanwhile takes the sector out of the queue, and a stop
+                    // ends the wait (the step runs again at the next start).
+                    let stage = task.stage();
+                    self.set_activity(Activity::Waiting {
+                        since: unix_millis(),
+                        waiting_for: format!("a {} slot", stage.as_str()),
+                    });
+                    let acquired = tokio::select! {
+                        acquired = self.pool.acquire(stage) => acquired,
+                        Some(request) = commands.recv() => {
+                            pending = Some(request);
+                            continue;
+                        }
+                        _ = stop.changed() => return SectorEnd::Stop,
+                    };
+                    match acquired {
+                        Ok(slot) => {
+                            // A stop abandons the task: its result was not recorded, so
+                            // it runs again at the next start.
+                            tokio::select! {
+                                event = self.run_stage(&task, slot) => event,
+                                _ = stop.changed() => return SectorEnd::Stop,
+                            }
+                        }
+                        Err(error) => Event::Failed(Failure::new(error.level(), error.to_string())),
+                    }
+                }
                 Action::Persist { sector, files } => {
                     let sector = *sector;
                     self.persist(sector, files, sealing).await
@@ -538,18 +582,10 @@ impl SealingThread {
         Ok(())
     }
 
-    /// Runs one compute stage: waits for a slot holding nothing else, draws the PC1
-    /// ticket once the PC1 slot is held, then runs the processor task.
-    async fn run_stage(&self, task: &StageTask<'_>) -> Event {
+    /// Runs one compute stage on the slot it holds, drawing the PC1 ticket first (as
+    /// late as it can be).
+    async fn run_stage(&self, task: &StageTask<'_>, slot: StageSlot) -> Event {
         let stage = task.stage();
-        self.set_activity(Activity::Waiting {
-            since: unix_millis(),
-            waiting_for: format!("a {} slot", stage.as_str()),
-        });
-        let slot = match self.pool.acquire(stage).await {
-            Ok(slot) => slot,
-            Err(error) => return Event::Failed(Failure::new(error.level(), error.to_string())),
-        };
         let ticket = match task {
             StageTask::Pc1 {
                 sector,

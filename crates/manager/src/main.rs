@@ -192,6 +192,10 @@ enum WorkersCommand {
         name: String,
         /// The thread's index.
         index: u64,
+        /// The worker's admin token (a sealcluster worker's `sealing-worker-admin.token`;
+        /// damocles workers need none).
+        #[arg(long, env = "SEALING_WORKER_ADMIN_TOKEN")]
+        worker_token: Option<String>,
     },
     /// Resume a worker's sealing thread, optionally in another state.
     Resume {
@@ -202,6 +206,9 @@ enum WorkersCommand {
         /// The state to resume in.
         #[arg(long)]
         state: Option<String>,
+        /// The worker's admin token (as for `pause`).
+        #[arg(long, env = "SEALING_WORKER_ADMIN_TOKEN")]
+        worker_token: Option<String>,
     },
 }
 
@@ -527,21 +534,32 @@ async fn util(home: &Path, command: UtilCommand) -> anyhow::Result<()> {
                         );
                     }),
                 ),
-                WorkersCommand::Pause { name, index } => {
+                WorkersCommand::Pause {
+                    name,
+                    index,
+                    worker_token,
+                } => {
                     return worker_call(
                         home,
                         &connection,
                         &name,
+                        worker_token,
                         "VenusWorker.WorkerPause",
                         json!([index]),
                     )
                     .await;
                 }
-                WorkersCommand::Resume { name, index, state } => {
+                WorkersCommand::Resume {
+                    name,
+                    index,
+                    state,
+                    worker_token,
+                } => {
                     return worker_call(
                         home,
                         &connection,
                         &name,
+                        worker_token,
                         "VenusWorker.WorkerResume",
                         json!([index, state]),
                     )
@@ -617,6 +635,7 @@ async fn worker_call(
     home: &Path,
     connection: &Connection,
     name: &str,
+    worker_token: Option<String>,
     method: &str,
     params: Value,
 ) -> anyhow::Result<()> {
@@ -626,8 +645,12 @@ async fn worker_call(
         .and_then(|list| list.iter().find(|w| w["Info"]["Name"] == name))
         .and_then(|w| w["Info"]["Dest"].as_str().map(str::to_owned))
         .with_context(|| format!("no worker named {name:?} has pinged this manager"))?;
-    let endpoint = Endpoint::parse(&format!("http://{dest}/"))
-        .map_err(|error| anyhow::anyhow!("{dest:?}: {error}"))?;
+    // A worker serves its RPC at the root (damocles' server ignores the path).
+    let endpoint = Endpoint {
+        http_url: format!("http://{dest}/"),
+        websocket_url: format!("ws://{dest}/"),
+        token: worker_token,
+    };
     let client = LotusClient::new(HttpTransport::new(endpoint, Duration::from_secs(30))?);
     let params = params.as_array().cloned().unwrap_or_default();
     let answer = client

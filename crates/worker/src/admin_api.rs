@@ -2,7 +2,8 @@
 //! version) plus `VenusWorker.WorkerAbort` and `VenusWorker.StageFigures`, behind a
 //! bearer token (damocles served it without any).
 //!
-//! Requests are answered at `/` (where damocles' manager proxies to) and `/rpc/v0`.
+//! Requests are answered at any path, as damocles' server did (its manager proxies to
+//! `/`; the CLI uses `/rpc/v0`).
 //! Every call must carry `Authorization: Bearer <token>`; a missing or wrong token is
 //! HTTP 401. Unknown indices and bad parameters are JSON-RPC errors -32602.
 
@@ -131,12 +132,6 @@ fn authorized(state: &AdminState, request: &hyper::Request<Incoming>) -> bool {
 }
 
 async fn handle(state: &AdminState, request: hyper::Request<Incoming>) -> Answer {
-    if !matches!(request.uri().path(), "/" | sealer_api::RPC_PATH) {
-        return plain(
-            StatusCode::NOT_FOUND,
-            "not found; the admin API is at / and /rpc/v0",
-        );
-    }
     if !authorized(state, &request) {
         return plain(
             StatusCode::UNAUTHORIZED,

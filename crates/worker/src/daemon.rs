@@ -305,6 +305,37 @@ pub async fn run(
     );
     let defaults = manager_defaults(&client).await;
 
+    // The storage plan, as `config check` shows it: one sealing store per thread must fit
+    // its disk for the largest sector size the thread may seal.
+    let mut planned: BTreeMap<storage_alloc::SectorSize, Vec<PathBuf>> = BTreeMap::new();
+    for (index, thread) in config.sealing_threads.iter().enumerate() {
+        let Some(location) = &thread.location else {
+            continue;
+        };
+        let layered = crate::config::layered_sealing(&[
+            (Layer::Manager, &defaults),
+            (Layer::File, &config.sealing),
+            (Layer::Thread, &thread.sealing),
+        ]);
+        match layered
+            .sealing
+            .allowed_sizes
+            .as_ref()
+            .and_then(|sizes| sizes.iter().copied().max_by_key(|size| size.bytes()))
+        {
+            Some(size) => planned.entry(size).or_default().push(location.clone()),
+            None => tracing::warn!(
+                "[[sealing_thread]] #{} may seal any sector size (no allowed_sizes), so its \
+                 store's room is not checked",
+                index + 1
+            ),
+        }
+    }
+    for (size, locations) in &planned {
+        crate::store::check_plan(*size, locations)
+            .context("check that the sealing stores fit their disks")?;
+    }
+
     let mut claims: Vec<ClaimedSealingStore> = Vec::new();
     for (index, thread) in config.sealing_threads.iter().enumerate() {
         let Some(location) = &thread.location else {

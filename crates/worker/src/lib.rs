@@ -1,13 +1,10 @@
-//! The sealing worker (early): command-line tools over the sector state machine and the
-//! worker configuration.
+//! The sealing worker: the daemon (sealing threads that pull work from the manager and
+//! seal whole sectors on one machine, the compute pool their stages share, the admin
+//! API) and the operator's tools around it (plans, sealing stores, processors,
+//! parameters, `config check`).
 //!
-//! The sealing threads and the admin API arrive with issue 7. What exists now is what an
-//! operator can already use: printing a plan's transition table and walking a sector
-//! through a plan with simulated, always-successful steps, to see which manager calls and
-//! stages a sector goes through, in which order; preparing sealing stores and checking
-//! that a plan of them fits its disks; checking a `[processors]` section against the
-//! machine; and reading a whole worker configuration (`config check`), with each
-//! thread's settings and the layer each comes from.
+//! The daemon is `daemon::run`; one thread's loop is `sealing_thread`; everything else
+//! is a part they use, each tested on its own against real components.
 
 pub mod admin_api;
 pub mod calls;

@@ -1,8 +1,6 @@
-//! The `sealing-worker` binary: for now, tools for the sector state machine, sealing stores
-//! and the worker configuration.
-//!
-//! The daemon (`sealing-worker daemon`) arrives with issue 7; this binary says so when
-//! asked for it rather than pretending to run.
+//! The `sealing-worker` binary: the worker daemon, its admin CLI, the built-in
+//! processors the daemon starts, and the operator's tools (plans, sealing stores,
+//! processors, parameters, `config check`).
 
 #![allow(
     clippy::print_stdout,

@@ -1,8 +1,8 @@
 //! The worker daemon as an operator runs it: `sealing-worker daemon` as a real process
 //! with its built-in processors (fake proof backend), sealing against a real manager on
 //! a devnet making blocks. Two threads seal sectors until the manager has finalized at
-//! least four (each proven on chain); the admin CLI lists the threads, pauses one,
-//! refuses a wrong token, and resumes it.
+//! least four (each proven on chain) and it has pinged the manager; the admin CLI lists
+//! the threads, pauses one, refuses a wrong token, and resumes it.
 
 mod support;
 
@@ -59,6 +59,22 @@ async fn the_daemon_seals_sectors_and_obeys_its_admin_commands() {
             support::persist_store(&started.home).join(format!("sealed/s-t01000-{number}"));
         assert!(sealed.exists(), "{} is missing", sealed.display());
     }
+
+    // The worker pings the manager with where to reach it and its threads' summary.
+    let workers = started
+        .manager
+        .manager
+        .db
+        .workers()
+        .await
+        .expect("the pings");
+    let pinged = workers
+        .iter()
+        .find(|worker| worker.name == "test-worker")
+        .expect("a ping from the worker");
+    assert_eq!(pinged.dest, format!("127.0.0.1:{port}"));
+    let summary: serde_json::Value = serde_json::from_str(&pinged.summary).expect("a summary");
+    assert_eq!(summary["Threads"], 2, "{summary}");
 
     let listed = support::worker_cli(&config, &["list"]);
     let table = String::from_utf8_lossy(&listed.stdout);

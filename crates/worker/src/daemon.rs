@@ -317,6 +317,27 @@ pub async fn run(
             (Layer::File, &config.sealing),
             (Layer::Thread, &thread.sealing),
         ]);
+        // Settings damocles honours that this worker does not yet: said at start, never
+        // ignored in silence.
+        let sealing = &layered.sealing;
+        for (set, what) in [
+            (
+                sealing.enable_deals,
+                "enable_deals: a sector with deals will pause (this worker seals committed capacity only)",
+            ),
+            (
+                sealing.verify_after_pc2,
+                "verify_after_pc2 is not done by this worker yet",
+            ),
+            (
+                sealing.ignore_proof_check,
+                "ignore_proof_check is not honoured: the proof's state is always polled",
+            ),
+        ] {
+            if set {
+                tracing::warn!("[[sealing_thread]] #{}: {what}", index + 1);
+            }
+        }
         match layered
             .sealing
             .allowed_sizes

@@ -369,7 +369,9 @@ async fn devnet(run: DevnetRun) -> anyhow::Result<()> {
                 .and_then(|world| world.miners.get(&miner))
                 .map(|miner_actor| {
                     seen.iter()
-                        .filter(|number| miner_actor.sectors.contains_key(number))
+                        .filter(|number| {
+                            !active.contains(number) && miner_actor.sectors.contains_key(number)
+                        })
                         .copied()
                         .collect()
                 })

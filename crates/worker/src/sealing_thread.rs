@@ -298,17 +298,13 @@ impl SealingThread {
             if *stop.borrow() {
                 return SectorEnd::Stop;
             }
-            if let Some((command, reply)) = pending.take() {
-                let answer = self
-                    .apply_command(&mut sector, command, &policy, records)
+            if let Some(request) = pending.take() {
+                self.take_command(&mut sector, request, &policy, records)
                     .await;
-                let _ = reply.send(answer);
             }
-            while let Ok((command, reply)) = commands.try_recv() {
-                let answer = self
-                    .apply_command(&mut sector, command, &policy, records)
+            while let Ok(request) = commands.try_recv() {
+                self.take_command(&mut sector, request, &policy, records)
                     .await;
-                let _ = reply.send(answer);
             }
             let action = match sector.next_action(now()) {
                 Ok(action) => action,
@@ -327,11 +323,9 @@ impl SealingThread {
                         since: unix_millis(),
                     });
                     match next_command(commands, stop, None).await {
-                        Some((command, reply)) => {
-                            let answer = self
-                                .apply_command(&mut sector, command, &policy, records)
+                        Some(request) => {
+                            self.take_command(&mut sector, request, &policy, records)
                                 .await;
-                            let _ = reply.send(answer);
                             continue;
                         }
                         None => return SectorEnd::Stop,
@@ -347,11 +341,9 @@ impl SealingThread {
                     });
                     let wait = until.saturating_duration_since(now());
                     match next_command(commands, stop, Some(wait)).await {
-                        Some((command, reply)) => {
-                            let answer = self
-                                .apply_command(&mut sector, command, &policy, records)
+                        Some(request) => {
+                            self.take_command(&mut sector, request, &policy, records)
                                 .await;
-                            let _ = reply.send(answer);
                         }
                         None if *stop.borrow() => return SectorEnd::Stop,
                         None => {}
@@ -363,11 +355,9 @@ impl SealingThread {
                         since: since.as_unix_millis(),
                     });
                     match next_command(commands, stop, None).await {
-                        Some((command, reply)) => {
-                            let answer = self
-                                .apply_command(&mut sector, command, &policy, records)
+                        Some(request) => {
+                            self.take_command(&mut sector, request, &policy, records)
                                 .await;
-                            let _ = reply.send(answer);
                             continue;
                         }
                         None => return SectorEnd::Stop,
@@ -557,6 +547,18 @@ impl SealingThread {
             self.publish(sector);
             tracing::info!(thread = self.index, from = %step.from, to = %step.to, "sector aborted");
         }
+    }
+
+    /// Takes an operator's command and sends the answer back to whoever asked.
+    async fn take_command(
+        &self,
+        sector: &mut Sector,
+        (command, reply): CommandRequest,
+        policy: &RetryPolicy,
+        records: &RecordStore,
+    ) {
+        let answer = self.apply_command(sector, command, policy, records).await;
+        let _ = reply.send(answer);
     }
 
     async fn apply_command(

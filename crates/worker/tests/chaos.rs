@@ -19,17 +19,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-const MANAGER_EXTRA: &str = r#"
-[Miners.Commitment]
-Confidence = 1
-[Miners.Commitment.Pre]
-Batch = { Threshold = 3, MaxWait = "1s", CheckInterval = "200ms" }
-[Miners.Commitment.Prove]
-Batch = { Threshold = 3, MaxWait = "1s", CheckInterval = "200ms" }
-[Miners.Sealing]
-SeedConfidence = 1
-"#;
-
 const SECTORS: usize = 30;
 
 /// The event that records each stage's result.
@@ -64,7 +53,8 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sectors_complete_and_no_recorded_step_runs_again_when_the_worker_is_killed() {
-    let started = support::manager_on_devnet(Duration::from_millis(100), MANAGER_EXTRA).await;
+    let started =
+        support::manager_on_devnet(Duration::from_millis(100), &support::quick_batches(3)).await;
     let token = started.manager.issue_token(&[
         chain_client::auth::Permission::Read,
         chain_client::auth::Permission::Write,
@@ -131,6 +121,16 @@ async fn sectors_complete_and_no_recorded_step_runs_again_when_the_worker_is_kil
         recorded
             .entry((sector.to_owned(), event.to_owned()))
             .or_insert(unix_ms);
+    }
+    // The check below is only as good as this evidence: every finalized sector must have
+    // each stage's result recorded in the log, or a changed log format would pass.
+    for number in &finalized {
+        for (_, event) in STAGE_EVENTS {
+            assert!(
+                recorded.contains_key(&(format!("s-t01000-{number}"), event.to_owned())),
+                "the worker's log has no recorded {event} for s-t01000-{number}"
+            );
+        }
     }
     let runs = std::fs::read_to_string(&run_log).expect("the processors' run log");
     let mut completed: BTreeMap<(String, String), u32> = BTreeMap::new();

@@ -21,20 +21,10 @@ fn now() -> Timestamp {
     Timestamp::from_unix_millis(u64::try_from(millis).expect("milliseconds fit"))
 }
 
-const MANAGER_EXTRA: &str = r#"
-[Miners.Commitment]
-Confidence = 1
-[Miners.Commitment.Pre]
-Batch = { Threshold = 1, MaxWait = "1s", CheckInterval = "200ms" }
-[Miners.Commitment.Prove]
-Batch = { Threshold = 1, MaxWait = "1s", CheckInterval = "200ms" }
-[Miners.Sealing]
-SeedConfidence = 1
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cc_sector_goes_through_every_manager_call_of_the_sealer_plan() {
-    let started = support::manager_on_devnet(Duration::from_millis(100), MANAGER_EXTRA).await;
+    let started =
+        support::manager_on_devnet(Duration::from_millis(100), &support::quick_batches(1)).await;
     let token = started.manager.issue_token(&[
         chain_client::auth::Permission::Read,
         chain_client::auth::Permission::Write,

@@ -10,21 +10,12 @@ use std::time::Duration;
 
 use proc_sched::{ExternalProcessor, ProcessorCommand, SchedulerLimits};
 use sector_fsm::types::{AllocatedSector, Bytes32, SealProofType, SectorId, Seed, Ticket};
-use sector_fsm::{Action, Event, ManagerCall, Plan, RetryPolicy, Sector, Stage, Timestamp};
+use sector_fsm::{Action, Event, ManagerCall, Plan, RetryPolicy, Sector, Timestamp};
 use worker::compute::{ComputePool, StageProcessors};
-
-const STAGES: [Stage; 6] = [
-    Stage::AddPieces,
-    Stage::TreeD,
-    Stage::Pc1,
-    Stage::Pc2,
-    Stage::C1,
-    Stage::C2,
-];
 
 async fn built_in_pool() -> ComputePool {
     let mut stages = BTreeMap::new();
-    for stage in STAGES {
+    for stage in worker::daemon::SEALER_STAGES {
         let processor = ExternalProcessor::start(ProcessorCommand {
             args: vec![
                 "processor".into(),

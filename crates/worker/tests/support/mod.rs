@@ -21,6 +21,23 @@ pub(crate) struct ManagerOnDevnet {
     pub(crate) devnet: devnet::RunningDevnet,
 }
 
+/// The manager settings the tests seal with: messages count as landed after one epoch
+/// and batches go out at `threshold` sectors or after a second.
+pub(crate) fn quick_batches(threshold: u32) -> String {
+    format!(
+        r#"
+[Miners.Commitment]
+Confidence = 1
+[Miners.Commitment.Pre]
+Batch = {{ Threshold = {threshold}, MaxWait = "1s", CheckInterval = "200ms" }}
+[Miners.Commitment.Prove]
+Batch = {{ Threshold = {threshold}, MaxWait = "1s", CheckInterval = "200ms" }}
+[Miners.Sealing]
+SeedConfidence = 1
+"#
+    )
+}
+
 /// Starts a devnet making a block every `block_time` (zero: only when asked) and a
 /// manager for miner 1000 on it, with `extra` appended to the manager's configuration.
 pub(crate) async fn manager_on_devnet(block_time: Duration, extra: &str) -> ManagerOnDevnet {

@@ -3,7 +3,8 @@
 //! and the benchmark reports calls per second and latency percentiles.
 //!
 //! `cargo bench -p manager --bench api_load` (`SECTORS=…`, `WORKERS=…` to change the
-//! load, `DATABASE_URL=postgres://…` for PostgreSQL). It is a measurement, not a test:
+//! load, `DATABASE_URL=postgres://…` for PostgreSQL, `MANAGER_LOG=…` for the manager's
+//! log filter). It is a measurement, not a test:
 //! it asserts nothing about time.
 
 #![allow(clippy::print_stdout, reason = "a benchmark prints what it measured")]
@@ -48,12 +49,16 @@ async fn run(devnet: &devnet::RunningDevnet) {
     // The manager runs as its own process, as in production, so its tasks do not share
     // a runtime with the simulated workers.
     let address = support::write_process_config(home.path(), devnet, &url, &persist, 128);
-    let manager = support::spawn_manager_process(home.path(), "warn", &[]);
+    // `MANAGER_LOG=manager::server=debug` logs every call's time inside the manager
+    // (to `manager.log` in the home, which is kept when that is set).
+    let manager_log = std::env::var("MANAGER_LOG").unwrap_or_else(|_| "warn".to_owned());
+    let manager = support::spawn_manager_process(home.path(), &manager_log, &[]);
     let token = support::admin_token_of(home.path()).await;
     let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut client = support::RetryingClient::new(address, token);
     client.latencies = Some(Arc::clone(&latencies));
     client.pause = Duration::from_millis(50);
+    let probe = Probe::start(address, client.token.clone());
     let started = Instant::now();
     let claimed = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..workers)
@@ -116,5 +121,69 @@ async fn run(devnet: &devnet::RunningDevnet) {
             list[list.len() / 2]
         );
     }
+    let mut probed = probe.finish();
+    probed.sort_unstable();
+    if !probed.is_empty() {
+        let at = |p: f64| probed[((probed.len() as f64 - 1.0) * p).round() as usize];
+        println!(
+            "  probe (one caller on its own thread, a ReportState every 10 ms): {} calls, p50 {:?}, p90 {:?}, p99 {:?}, max {:?}",
+            probed.len(),
+            at(0.5),
+            at(0.9),
+            at(0.99),
+            probed[probed.len() - 1]
+        );
+    }
     drop(manager);
+    if manager_log != "warn" {
+        let kept = home.keep();
+        println!("the manager's log: {}", kept.join("manager.log").display());
+    }
+}
+
+/// One more caller on a thread and runtime of its own, calling at a steady pace while the
+/// simulated workers run: the manager's latency as a caller that is never short of CPU
+/// time in its own process sees it.
+struct Probe {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<Duration>>,
+}
+
+impl Probe {
+    fn start(address: std::net::SocketAddr, token: String) -> Probe {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("the probe's runtime");
+            runtime.block_on(async move {
+                let client = support::RetryingClient::new(address, token);
+                let allocated = client
+                    .call(
+                        "Venus.AllocateSector",
+                        serde_json::json!([{"AllowedMiners": [1000], "AllowedProofTypes": [5]}]),
+                    )
+                    .await;
+                let report = serde_json::json!([allocated["ID"], {"Worker": {"Instance": "probe", "Location": "/probe"},
+                    "StateChange": {"Prev": "Empty", "Next": "Allocated", "Event": "Event::Probe"}, "Failure": null}]);
+                let mut latencies = Vec::new();
+                while !stopped.load(Ordering::Relaxed) {
+                    let began = Instant::now();
+                    if client.call_once("Venus.ReportState", report.clone()).await.is_ok() {
+                        latencies.push(began.elapsed());
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                latencies
+            })
+        });
+        Probe { stop, thread }
+    }
+
+    fn finish(self) -> Vec<Duration> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap_or_default()
+    }
 }

@@ -1954,13 +1954,74 @@ fn pair(bytes: Option<Vec<u8>>, epoch: Option<i64>) -> Option<(Vec<u8>, i64)> {
     bytes.zip(epoch)
 }
 
-fn sector_row(row: &AnyRow) -> Result<SectorRow, DatabaseError> {
+/// A row read by either driver: sqlx's (every read) or rusqlite's (the SQLite writer
+/// reading back the rows it just wrote), so both map columns to rows the same way.
+pub(crate) trait Columns {
+    /// The value of the column `name`.
+    fn column<T>(&self, name: &str) -> Result<T, DatabaseError>
+    where
+        T: for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any> + rusqlite::types::FromSql;
+}
+
+impl Columns for AnyRow {
+    fn column<T>(&self, name: &str) -> Result<T, DatabaseError>
+    where
+        T: for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any> + rusqlite::types::FromSql,
+    {
+        Ok(self.try_get(name)?)
+    }
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn column<T>(&self, name: &str) -> Result<T, DatabaseError>
+    where
+        T: for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any> + rusqlite::types::FromSql,
+    {
+        Ok(self.get(name)?)
+    }
+}
+
+/// Reads back, on the SQLite writer's connection, the rows a group of writes touched,
+/// just after it committed: what the row cache then holds. A row that no longer exists
+/// is left out (the cache forgets it).
+pub(crate) fn rows_after_commit(
+    connection: &rusqlite::Connection,
+    touched: &[Touched],
+) -> Result<Vec<crate::row_cache::FreshRow>, DatabaseError> {
+    use crate::row_cache::FreshRow;
+    let mut sectors = connection.prepare_cached(&format!(
+        "SELECT {SECTOR_COLUMNS} FROM sectors WHERE miner = ?1 AND number = ?2"
+    ))?;
+    let mut messages = connection.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"
+    ))?;
+    let mut fresh = Vec::with_capacity(touched.len());
+    for touched in touched {
+        match *touched {
+            Touched::Sector(miner, number) => {
+                let mut rows = sectors.query((to_i64(miner)?, to_i64(number)?))?;
+                if let Some(row) = rows.next()? {
+                    fresh.push(FreshRow::Sector(sector_row(row)?));
+                }
+            }
+            Touched::Message(id) => {
+                let mut rows = messages.query((id,))?;
+                if let Some(row) = rows.next()? {
+                    fresh.push(FreshRow::Message(message_row(row)?));
+                }
+            }
+        }
+    }
+    Ok(fresh)
+}
+
+fn sector_row(row: &impl Columns) -> Result<SectorRow, DatabaseError> {
     let pre = match (
-        row.try_get::<Option<Vec<u8>>, _>("pre_comm_r")?,
-        row.try_get::<Option<Vec<u8>>, _>("pre_comm_d")?,
-        row.try_get::<Option<Vec<u8>>, _>("pre_ticket")?,
-        row.try_get::<Option<i64>, _>("pre_ticket_epoch")?,
-        row.try_get::<Option<i64>, _>("pre_submitted_at")?,
+        row.column::<Option<Vec<u8>>>("pre_comm_r")?,
+        row.column::<Option<Vec<u8>>>("pre_comm_d")?,
+        row.column::<Option<Vec<u8>>>("pre_ticket")?,
+        row.column::<Option<i64>>("pre_ticket_epoch")?,
+        row.column::<Option<i64>>("pre_submitted_at")?,
     ) {
         (Some(comm_r), Some(comm_d), Some(ticket), Some(ticket_epoch), Some(submitted_at)) => {
             Some(PreCommitRecord {
@@ -1974,57 +2035,57 @@ fn sector_row(row: &AnyRow) -> Result<SectorRow, DatabaseError> {
         _ => None,
     };
     Ok(SectorRow {
-        miner: to_u64(row.try_get("miner")?)?,
-        number: to_u64(row.try_get("number")?)?,
-        proof_type: to_u64(row.try_get("proof_type")?)?,
-        phase: Phase::parse(&row.try_get::<String, _>("phase")?)?,
-        abort_reason: row.try_get("abort_reason")?,
-        ticket: pair(row.try_get("ticket")?, row.try_get("ticket_epoch")?),
+        miner: to_u64(row.column("miner")?)?,
+        number: to_u64(row.column("number")?)?,
+        proof_type: to_u64(row.column("proof_type")?)?,
+        phase: Phase::parse(&row.column::<String>("phase")?)?,
+        abort_reason: row.column("abort_reason")?,
+        ticket: pair(row.column("ticket")?, row.column("ticket_epoch")?),
         pre,
-        pre_need_send: row.try_get::<i64, _>("pre_need_send")? != 0,
-        pre_message: row.try_get("pre_message")?,
-        seed: pair(row.try_get("seed")?, row.try_get("seed_epoch")?),
-        proof: row.try_get("proof")?,
-        proof_submitted_at: row.try_get("proof_submitted_at")?,
-        proof_need_send: row.try_get::<i64, _>("proof_need_send")? != 0,
-        proof_message: row.try_get("proof_message")?,
-        persisted_instance: row.try_get("persisted_instance")?,
-        latest_state: row.try_get("latest_state")?,
-        worker_instance: row.try_get("worker_instance")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        pre_need_send: row.column::<i64>("pre_need_send")? != 0,
+        pre_message: row.column("pre_message")?,
+        seed: pair(row.column("seed")?, row.column("seed_epoch")?),
+        proof: row.column("proof")?,
+        proof_submitted_at: row.column("proof_submitted_at")?,
+        proof_need_send: row.column::<i64>("proof_need_send")? != 0,
+        proof_message: row.column("proof_message")?,
+        persisted_instance: row.column("persisted_instance")?,
+        latest_state: row.column("latest_state")?,
+        worker_instance: row.column("worker_instance")?,
+        created_at: row.column("created_at")?,
+        updated_at: row.column("updated_at")?,
     })
 }
 
-fn message_row(row: &AnyRow) -> Result<MessageRow, DatabaseError> {
+fn message_row(row: &impl Columns) -> Result<MessageRow, DatabaseError> {
     message_row_with(row, "")
 }
 
 /// A message row from columns named with `prefix` (a join's aliases). The sectors it
 /// carries are not read.
-fn message_row_with(row: &AnyRow, prefix: &str) -> Result<MessageRow, DatabaseError> {
+fn message_row_with(row: &impl Columns, prefix: &str) -> Result<MessageRow, DatabaseError> {
     let column = |name: &str| format!("{prefix}{name}");
     Ok(MessageRow {
-        id: row.try_get(column("id").as_str())?,
-        miner: to_u64(row.try_get(column("miner").as_str())?)?,
-        purpose: Purpose::parse(&row.try_get::<String, _>(column("purpose").as_str())?)?,
-        msg_uuid: row.try_get(column("msg_uuid").as_str())?,
-        from_address: row.try_get(column("from_address").as_str())?,
-        method: to_u64(row.try_get(column("method").as_str())?)?,
-        params: row.try_get(column("params").as_str())?,
-        value: row.try_get(column("value").as_str())?,
-        max_fee: row.try_get(column("max_fee").as_str())?,
-        state: MessageState::parse(&row.try_get::<String, _>(column("state").as_str())?)?,
-        signed_cid: row.try_get(column("signed_cid").as_str())?,
-        signed_message: row.try_get(column("signed_message").as_str())?,
-        push_attempts: row.try_get(column("push_attempts").as_str())?,
-        nonce_passed_height: row.try_get(column("nonce_passed_height").as_str())?,
-        last_error: row.try_get(column("last_error").as_str())?,
-        executed_height: row.try_get(column("executed_height").as_str())?,
-        executed_tipset: row.try_get(column("executed_tipset").as_str())?,
-        exit_code: row.try_get(column("exit_code").as_str())?,
-        receipt: row.try_get(column("receipt").as_str())?,
-        created_at: row.try_get(column("created_at").as_str())?,
+        id: row.column(column("id").as_str())?,
+        miner: to_u64(row.column(column("miner").as_str())?)?,
+        purpose: Purpose::parse(&row.column::<String>(column("purpose").as_str())?)?,
+        msg_uuid: row.column(column("msg_uuid").as_str())?,
+        from_address: row.column(column("from_address").as_str())?,
+        method: to_u64(row.column(column("method").as_str())?)?,
+        params: row.column(column("params").as_str())?,
+        value: row.column(column("value").as_str())?,
+        max_fee: row.column(column("max_fee").as_str())?,
+        state: MessageState::parse(&row.column::<String>(column("state").as_str())?)?,
+        signed_cid: row.column(column("signed_cid").as_str())?,
+        signed_message: row.column(column("signed_message").as_str())?,
+        push_attempts: row.column(column("push_attempts").as_str())?,
+        nonce_passed_height: row.column(column("nonce_passed_height").as_str())?,
+        last_error: row.column(column("last_error").as_str())?,
+        executed_height: row.column(column("executed_height").as_str())?,
+        executed_tipset: row.column(column("executed_tipset").as_str())?,
+        exit_code: row.column(column("exit_code").as_str())?,
+        receipt: row.column(column("receipt").as_str())?,
+        created_at: row.column(column("created_at").as_str())?,
         sectors: Vec::new(),
     })
 }

@@ -11,6 +11,7 @@
 //! - [`rpc`]: method names, permissions and parameter decoding.
 //! - [`server`]: HTTP, tokens and the tokenless networks.
 
+mod chain_reads;
 pub mod commit;
 pub mod config;
 pub mod db;

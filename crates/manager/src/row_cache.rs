@@ -7,7 +7,9 @@
 //!
 //! - a write forgets the rows it touched *after* its transaction has committed (or
 //!   failed: forgetting is always safe), and the forgetting runs even when the caller
-//!   stopped waiting for the write;
+//!   stopped waiting for the write; the SQLite writer, the only writer of its file,
+//!   instead puts in the rows as it read them back right after its commit
+//!   ([`RowCache::refresh`]), so the rows a worker reads next are in memory;
 //! - a reader takes the [`RowCache::generation`] *before* it reads the database and
 //!   offers the row with it; the row is kept only if no write finished in between, so a
 //!   row read before a commit can never be kept after that commit's forgetting.
@@ -28,6 +30,13 @@ pub(crate) enum Touched {
     Sector(u64, u64),
     /// An outbox message, by id.
     Message(i64),
+}
+
+/// A row as read back right after a commit.
+#[derive(Clone, Debug)]
+pub(crate) enum FreshRow {
+    Sector(SectorRow),
+    Message(MessageRow),
 }
 
 #[derive(Debug, Default)]
@@ -97,20 +106,48 @@ impl RowCache {
     }
 
     /// Forgets what a finished write touched, and counts the write.
-    pub(crate) fn forget(&self, touched: &[Touched]) {
+    /// After a commit: forgets every row in `touched`, then keeps `fresh`, the touched
+    /// rows read back on the writer's connection after the commit and before any other
+    /// write (a touched row missing from `fresh` stays forgotten). A reader's row read
+    /// before this is refused by the generation, as after [`RowCache::forget`].
+    pub(crate) fn refresh(&self, touched: &[Touched], fresh: Vec<FreshRow>) {
         self.with_rows(|rows| {
-            rows.generation += 1;
-            for touched in touched {
-                match *touched {
-                    Touched::Sector(miner, number) => {
-                        rows.sectors.remove(&(miner, number));
+            forget_in(rows, touched);
+            for row in fresh {
+                match row {
+                    FreshRow::Sector(row) => {
+                        if rows.sectors.len() >= MAXIMUM_ROWS {
+                            rows.sectors.clear();
+                        }
+                        rows.sectors.insert((row.miner, row.number), row);
                     }
-                    Touched::Message(id) => {
-                        rows.messages.remove(&id);
+                    FreshRow::Message(row) => {
+                        if rows.messages.len() >= MAXIMUM_ROWS {
+                            rows.messages.clear();
+                        }
+                        rows.messages.insert(row.id, row);
                     }
                 }
             }
         });
+    }
+
+    pub(crate) fn forget(&self, touched: &[Touched]) {
+        self.with_rows(|rows| forget_in(rows, touched));
+    }
+}
+
+fn forget_in(rows: &mut Rows, touched: &[Touched]) {
+    rows.generation += 1;
+    for touched in touched {
+        match *touched {
+            Touched::Sector(miner, number) => {
+                rows.sectors.remove(&(miner, number));
+            }
+            Touched::Message(id) => {
+                rows.messages.remove(&id);
+            }
+        }
     }
 }
 
@@ -166,5 +203,23 @@ mod tests {
         cache.forget(&[Touched::Sector(1000, 2), Touched::Message(7)]);
         assert!(cache.sector(1000, 1).is_some());
         assert!(cache.sector(1000, 2).is_none());
+    }
+
+    #[test]
+    fn a_refresh_keeps_the_rows_read_back_and_refuses_older_reads() {
+        let cache = RowCache::default();
+        let generation = cache.generation();
+        cache.offer_sector(generation, &sector(3, Phase::Sealing));
+        let before_the_commit = cache.generation();
+        // Sector 1 was written and read back; sector 3 was touched but is gone.
+        cache.refresh(
+            &[Touched::Sector(1000, 1), Touched::Sector(1000, 3)],
+            vec![FreshRow::Sector(sector(1, Phase::Finalized))],
+        );
+        assert_eq!(cache.sector(1000, 1), Some(sector(1, Phase::Finalized)));
+        assert_eq!(cache.sector(1000, 3), None);
+        // A reader that read the old row before the commit cannot put it back.
+        cache.offer_sector(before_the_commit, &sector(1, Phase::Sealing));
+        assert_eq!(cache.sector(1000, 1), Some(sector(1, Phase::Finalized)));
     }
 }

@@ -23,6 +23,7 @@ use sealer_api::{
 use storage_alloc::PersistStoreConfig;
 use tokio::sync::Mutex;
 
+use crate::chain_reads::AnswersAtTipset;
 use crate::commit::{PollDecision, poll_decision};
 use crate::config::{ManagerConfig, MinerConfig};
 use crate::db::{
@@ -47,7 +48,7 @@ type PendingReport = (String, String, i64);
 /// How often state reports are written.
 pub const REPORT_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 
-/// How long a head read is reused by polls.
+/// How long a head read is reused by the API calls.
 pub const HEAD_REUSE: Duration = Duration::from_millis(250);
 
 /// A JSON-RPC error the API answers.
@@ -155,6 +156,22 @@ pub enum ProofCheck {
     Fake,
 }
 
+/// The chain answers the API calls share per tipset (see [`crate::chain_reads`]).
+#[derive(Default)]
+struct ChainReadsAtTipset {
+    /// A miner's allocated sector numbers.
+    allocated: AnswersAtTipset<u64, Arc<fvm_ipld_bitfield::BitField>>,
+    /// Whether (miner, number) is allocated.
+    sector_allocated: AnswersAtTipset<(u64, u64), bool>,
+    /// The precommit of (miner, number).
+    pre_commits:
+        AnswersAtTipset<(u64, u64), Option<chain_client::types::SectorPreCommitOnChainInfo>>,
+    /// Whether (miner, number) is active.
+    active: AnswersAtTipset<(u64, u64), bool>,
+    /// Randomness for (miner, tag, epoch).
+    randomness: AnswersAtTipset<(u64, i64, i64), Vec<u8>>,
+}
+
 /// The manager's state shared by the API handlers and the commit manager.
 pub struct Manager {
     /// The record.
@@ -180,8 +197,13 @@ pub struct Manager {
     /// every [`REPORT_FLUSH_INTERVAL`]; a crash loses at most that much of them, which
     /// the workers' next reports replace.
     pending_reports: std::sync::Mutex<std::collections::HashMap<(u64, u64), PendingReport>>,
-    /// The last head read from the chain and when, shared by the polls.
+    /// The last head read from the chain and when, shared by the API calls.
     head: std::sync::Mutex<Option<(std::time::Instant, chain_client::types::TipSet)>>,
+    /// Held by the one caller reading a new head, so callers finding the head too old
+    /// together make one read.
+    head_refresh: Mutex<()>,
+    /// Chain answers shared by calls asking the same question at the same tipset.
+    reads: ChainReadsAtTipset,
     /// The reservation ledger, loaded from the database on first use and written
     /// through: every change is recorded in the database while this lock is held.
     reservations: Mutex<Option<storage_alloc::ReservationLedger>>,
@@ -277,27 +299,102 @@ impl Manager {
             proof_check,
             reservations: Mutex::new(None),
             head: std::sync::Mutex::new(None),
+            head_refresh: Mutex::new(()),
+            reads: ChainReadsAtTipset::default(),
             pending_reports: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
-    /// The chain's head as read at most [`HEAD_REUSE`] ago. Polls and seed waits, by
-    /// far the most frequent calls, share one read instead of asking the node each;
-    /// answers that depend on it are at most that much behind the chain, which only
-    /// delays a worker's next step.
+    /// The chain's head as read at most [`HEAD_REUSE`] ago. The API calls share one
+    /// read instead of asking the node each; answers that depend on it are at most that
+    /// much behind the chain, which only delays a worker's next step (the chain checks
+    /// what lands, and every check below is against a real tipset of the chain).
     pub async fn recent_head(&self) -> Result<chain_client::types::TipSet, ApiError> {
+        if let Some(head) = self.head_read_since(std::time::Instant::now()) {
+            return Ok(head);
+        }
+        let _reading = self.head_refresh.lock().await;
         let now = std::time::Instant::now();
-        if let Ok(cached) = self.head.lock()
-            && let Some((at, head)) = &*cached
-            && now.duration_since(*at) < HEAD_REUSE
-        {
-            return Ok(head.clone());
+        // Another caller may have read it while this one waited for the lock.
+        if let Some(head) = self.head_read_since(now) {
+            return Ok(head);
         }
         let head = self.chain.chain_head().await?;
         if let Ok(mut cached) = self.head.lock() {
             *cached = Some((now, head.clone()));
         }
         Ok(head)
+    }
+
+    fn head_read_since(&self, now: std::time::Instant) -> Option<chain_client::types::TipSet> {
+        let cached = self.head.lock().ok()?;
+        let (at, head) = cached.as_ref()?;
+        (now.duration_since(*at) < HEAD_REUSE).then(|| head.clone())
+    }
+
+    /// The sector's precommit on chain at `tipset`.
+    async fn pre_commit_on_chain(
+        &self,
+        miner: &MinerFacts,
+        number: u64,
+        tipset: &TipSetKey,
+    ) -> Result<Option<chain_client::types::SectorPreCommitOnChainInfo>, ApiError> {
+        Ok(self
+            .reads
+            .pre_commits
+            .get_or_read(tipset, (miner.config.actor, number), || {
+                self.chain
+                    .state_sector_pre_commit_info(&miner.address, number, tipset)
+            })
+            .await?)
+    }
+
+    /// Whether the sector is active (proven) on chain at `tipset`.
+    async fn active_on_chain(
+        &self,
+        miner: &MinerFacts,
+        number: u64,
+        tipset: &TipSetKey,
+    ) -> Result<bool, ApiError> {
+        Ok(self
+            .reads
+            .active
+            .get_or_read(tipset, (miner.config.actor, number), || async {
+                Ok::<bool, ChainError>(
+                    self.chain
+                        .state_sector_get_info(&miner.address, number, tipset)
+                        .await?
+                        .is_some(),
+                )
+            })
+            .await?)
+    }
+
+    /// The chain's randomness for `tag` at `epoch` with the miner's address as entropy,
+    /// as seen at `tipset`.
+    async fn randomness(
+        &self,
+        miner: &MinerFacts,
+        tag: i64,
+        epoch: i64,
+        tipset: &TipSetKey,
+    ) -> Result<Vec<u8>, ApiError> {
+        let entropy = entropy(&miner.address);
+        Ok(self
+            .reads
+            .randomness
+            .get_or_read(tipset, (miner.config.actor, tag, epoch), || async {
+                if tag == randomness_tag::INTERACTIVE_SEAL_CHALLENGE_SEED {
+                    self.chain
+                        .state_get_randomness_from_beacon(tag, epoch, &entropy, tipset)
+                        .await
+                } else {
+                    self.chain
+                        .state_get_randomness_from_tickets(tag, epoch, &entropy, tipset)
+                        .await
+                }
+            })
+            .await?)
     }
 
     /// The sector's record in any phase, or "not found" (11001).
@@ -344,9 +441,20 @@ impl Manager {
         while !candidates.is_empty() {
             let index = rand::random::<u64>() as usize % candidates.len();
             let miner = candidates.swap_remove(index);
+            // The number this database hands out next is above every number it handed
+            // out before; the chain's list only matters for numbers used elsewhere, so
+            // the list at a head a moment old serves every allocation in that moment.
+            let head = self.recent_head().await?;
             let allocated = self
-                .chain
-                .state_miner_allocated(&miner.address, &TipSetKey::head())
+                .reads
+                .allocated
+                .get_or_read(&head.key(), miner.config.actor, || async {
+                    Ok::<_, ChainError>(Arc::new(
+                        self.chain
+                            .state_miner_allocated(&miner.address, &head.key())
+                            .await?,
+                    ))
+                })
                 .await?;
             let sector = &miner.config.sector;
             let proof = i64::from(miner.seal_proof) as u64;
@@ -384,7 +492,7 @@ impl Manager {
     pub async fn assign_ticket(&self, sector: SectorId) -> Result<Ticket, ApiError> {
         let row = self.sealing_sector(sector).await?;
         let miner = self.miner(sector)?;
-        let head = self.chain.chain_head().await?;
+        let head = self.recent_head().await?;
         // A precommit takes a while to be batched and land; a ticket with less than a
         // quarter of its life left is replaced.
         if let Some((ticket, epoch)) = &row.ticket
@@ -403,13 +511,7 @@ impl Manager {
             )));
         }
         let randomness = self
-            .chain
-            .state_get_randomness_from_tickets(
-                randomness_tag::SEAL_RANDOMNESS,
-                epoch,
-                &entropy(&miner.address),
-                &head.key(),
-            )
+            .randomness(miner, randomness_tag::SEAL_RANDOMNESS, epoch, &head.key())
             .await?;
         self.db
             .set_ticket(sector.miner, sector.number, &randomness, epoch, unix_now())
@@ -478,12 +580,23 @@ impl Manager {
                 Some("CommR is not a valid commitment".to_owned()),
             );
         };
-        let head = self.chain.chain_head().await?;
+        let head = self.recent_head().await?;
+        let head_key = head.key();
+        // A precommit allocates its number on chain, so a number not allocated there has
+        // no precommit either: one read in the usual case.
+        let allocated_on_chain = self
+            .reads
+            .sector_allocated
+            .get_or_read(&head_key, (id.miner, id.number), || {
+                self.chain
+                    .state_miner_sector_allocated(&miner.address, id.number, &head_key)
+            })
+            .await?;
         // Already on chain (a repeat after the manager lost its record of sending it)?
-        if let Some(on_chain) = self
-            .chain
-            .state_sector_pre_commit_info(&miner.address, id.number, &head.key())
-            .await?
+        if allocated_on_chain
+            && let Some(on_chain) = self
+                .pre_commit_on_chain(miner, id.number, &head.key())
+                .await?
         {
             if on_chain.info.sealed_cid == sealed_cid {
                 self.db
@@ -502,12 +615,7 @@ impl Manager {
                 )),
             );
         }
-        if self
-            .chain
-            .state_miner_sector_allocated(&miner.address, id.number, &head.key())
-            .await?
-            && !hard_reset
-        {
+        if allocated_on_chain && !hard_reset {
             return reply(
                 SubmitResult::Rejected,
                 Some(format!(
@@ -532,11 +640,10 @@ impl Manager {
         });
         if !issued {
             let expected = self
-                .chain
-                .state_get_randomness_from_tickets(
+                .randomness(
+                    miner,
                     randomness_tag::SEAL_RANDOMNESS,
                     submitted.ticket_epoch,
-                    &entropy(&miner.address),
                     &head.key(),
                 )
                 .await?;
@@ -592,18 +699,13 @@ impl Manager {
         let (state, desc) = match decision {
             PollDecision::Answer(state, desc) => (state, desc),
             PollDecision::CheckChain => {
-                let active = self
-                    .chain
-                    .state_sector_get_info(&miner.address, id.number, &head.key())
-                    .await?
-                    .is_some();
+                let active = self.active_on_chain(miner, id.number, &head.key()).await?;
                 let landed = if proof {
                     active
                 } else {
                     active
                         || self
-                            .chain
-                            .state_sector_pre_commit_info(&miner.address, id.number, &head.key())
+                            .pre_commit_on_chain(miner, id.number, &head.key())
                             .await?
                             .is_some()
                 };
@@ -641,8 +743,7 @@ impl Manager {
         let miner = self.miner(sector)?;
         let head = self.recent_head().await?;
         let pre_commit_epoch = match self
-            .chain
-            .state_sector_pre_commit_info(&miner.address, sector.number, &head.key())
+            .pre_commit_on_chain(miner, sector.number, &head.key())
             .await?
         {
             Some(on_chain) => on_chain.pre_commit_epoch,
@@ -686,11 +787,10 @@ impl Manager {
             });
         }
         let seed = self
-            .chain
-            .state_get_randomness_from_beacon(
+            .randomness(
+                miner,
                 randomness_tag::INTERACTIVE_SEAL_CHALLENGE_SEED,
                 seed_epoch,
-                &entropy(&miner.address),
                 &head.key(),
             )
             .await?;
@@ -741,26 +841,25 @@ impl Manager {
                 Some("the proof is empty".to_owned()),
             );
         }
-        let head = self.chain.chain_head().await?;
-        if self
-            .chain
-            .state_sector_get_info(&miner.address, sector.number, &head.key())
-            .await?
-            .is_some()
-        {
-            self.db
-                .submit_proof(sector.miner, sector.number, &info.proof.0, unix_now())
-                .await?;
-            return reply(
-                SubmitResult::Accepted,
-                Some("the sector is already proven on chain".to_owned()),
-            );
-        }
+        let head = self.recent_head().await?;
+        // Proving a sector removes its precommit from the chain, so a precommit there
+        // means the sector is not proven yet: one read in the usual case.
         let Some(on_chain) = self
-            .chain
-            .state_sector_pre_commit_info(&miner.address, sector.number, &head.key())
+            .pre_commit_on_chain(miner, sector.number, &head.key())
             .await?
         else {
+            if self
+                .active_on_chain(miner, sector.number, &head.key())
+                .await?
+            {
+                self.db
+                    .submit_proof(sector.miner, sector.number, &info.proof.0, unix_now())
+                    .await?;
+                return reply(
+                    SubmitResult::Accepted,
+                    Some("the sector is already proven on chain".to_owned()),
+                );
+            }
             return reply(
                 SubmitResult::Rejected,
                 Some("the chain shows no precommit for this sector".to_owned()),

@@ -84,6 +84,9 @@ pub async fn serve(
         let Ok((stream, peer)) = accepted else {
             continue;
         };
+        // Answers are small and written at once; waiting to coalesce them (Nagle) only
+        // adds delay.
+        let _ = stream.set_nodelay(true);
         let state = Arc::clone(&state);
         let mut stop = stop.clone();
         tokio::spawn(async move {

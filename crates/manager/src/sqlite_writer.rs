@@ -13,7 +13,8 @@
 //! The contract of [`SqliteWriter::run`]: the closure runs inside a savepoint of the
 //! group's transaction, so its error rolls back only its own statements; its result is
 //! answered after the group's commit (an error if the commit fails); the rows it names as
-//! touched are forgotten from the row cache after the commit and before any answer.
+//! touched are read back on this thread's connection after the commit and put in the row
+//! cache (or forgotten, when they cannot be read) before any answer.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -194,9 +195,22 @@ fn commit_group(connection: &rusqlite::Connection, group: Vec<Job>, cache: &RowC
     if synced {
         let _ = connection.execute_batch("PRAGMA synchronous = NORMAL");
     }
-    // Forgotten before anyone is answered, so a caller reading after its write never
-    // meets the row as it was before.
-    cache.forget(&touched);
+    // Replaced before anyone is answered, so a caller reading after its write never
+    // meets the row as it was before. Nothing else writes this file, so the rows read
+    // back now are the rows as they stand until this thread's next group.
+    let fresh = match &committed {
+        Ok(()) => crate::db::rows_after_commit(connection, &touched),
+        Err(error) => Err(DatabaseError::Commit(error.clone())),
+    };
+    match fresh {
+        Ok(fresh) => cache.refresh(&touched, fresh),
+        Err(error) => {
+            if committed.is_ok() {
+                tracing::debug!(%error, "rows written could not be read back; they are forgotten");
+            }
+            cache.forget(&touched);
+        }
+    }
     for write in ran {
         write.answer(committed.clone());
     }

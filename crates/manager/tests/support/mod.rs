@@ -298,7 +298,11 @@ impl Harness {
             client: hyper_util::client::legacy::Client::builder(
                 hyper_util::rt::TokioExecutor::new(),
             )
-            .build_http(),
+            .build({
+                let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+                connector.set_nodelay(true);
+                connector
+            }),
         };
         Harness {
             devnet,
@@ -401,7 +405,11 @@ impl RetryingClient {
             client: hyper_util::client::legacy::Client::builder(
                 hyper_util::rt::TokioExecutor::new(),
             )
-            .build_http(),
+            .build({
+                let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+                connector.set_nodelay(true);
+                connector
+            }),
             latencies: None,
             pause: Duration::from_millis(100),
         }
@@ -543,7 +551,13 @@ pub async fn seal_one_sector(
         .call("Venus.StoreReserveSpace", json!([sector, 4096, []]))
         .await;
     assert_eq!(store["Name"], json!("persist-1"), "{store}");
-    place_persisted_files(persist, 1000, number);
+    // Off the runtime's threads: a file write can wait for the file system's journal,
+    // which the manager's synced commits keep busy, and would hold up every simulated
+    // worker on the thread meanwhile.
+    let store = persist.to_path_buf();
+    tokio::task::spawn_blocking(move || place_persisted_files(&store, 1000, number))
+        .await
+        .expect("place the persisted files");
     assert_eq!(
         client
             .call(

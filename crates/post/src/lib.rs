@@ -1,7 +1,8 @@
-//! WindowPoSt and WinningPoSt, decoupled from sealing (skeleton).
+//! WindowPoSt and WinningPoSt, decoupled from sealing.
 //!
-//! This crate will own the pure deadline logic (proving periods, challenge and open
-//! epochs, partition batching, recovery declarations) and the runners that generate,
-//! verify and submit proofs, deployable on a host of their own.
-//!
-//! Nothing is implemented yet; issue 8 fills it.
+//! [`deadline`] is the pure core: where a proving period stands, when a deadline's proof
+//! is started and submitted, what it covers after the file checks, how partitions are
+//! split into messages and which recoveries to declare. The runner that carries those
+//! decisions out against a chain node and a prover is built on it.
+
+pub mod deadline;

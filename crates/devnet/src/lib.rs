@@ -56,6 +56,9 @@ pub struct DevnetConfig {
     pub seal_proof: fvm_shared::sector::RegisteredSealProof,
     /// Epochs per proving period (mainnet 2880); short ones make tests quick.
     pub proving_period: i64,
+    /// Deadlines per proving period (mainnet 48); fewer, longer deadlines let a test
+    /// walk through whole periods quickly and still leave a proof time to land.
+    pub deadlines_per_period: u64,
     /// How prove-commits are checked.
     pub proofs: ProofMode,
     /// Where the devnet keeps its chain and token secret, so it survives a restart;
@@ -63,6 +66,9 @@ pub struct DevnetConfig {
     pub directory: Option<std::path::PathBuf>,
     /// Faults to inject.
     pub faults: faults::FaultPlan,
+    /// Sectors the miner holds from genesis, proven without a precommit or a seal proof
+    /// (as Lotus's pre-sealed genesis sectors): what PoSt tests start from.
+    pub genesis_sectors: Vec<world::GenesisSector>,
 }
 
 /// How the devnet checks seal proofs.
@@ -109,9 +115,11 @@ impl Default for DevnetConfig {
             worker_id: 100,
             seal_proof: fvm_shared::sector::RegisteredSealProof::StackedDRG2KiBV1P1,
             proving_period: 2880,
+            deadlines_per_period: 48,
             proofs: ProofMode::Real,
             directory: None,
             faults: faults::FaultPlan::default(),
+            genesis_sectors: Vec::new(),
         }
     }
 }
@@ -371,13 +379,18 @@ fn load_or_create(config: &DevnetConfig) -> std::io::Result<(Chain, Wallet)> {
         inclusion_delay: config.inclusion_delay,
         pre_commit_challenge_delay: config.pre_commit_challenge_delay,
     };
-    let world = world::WorldState::with_miner(
+    let mut world = world::WorldState::with_miner(
         config.miner_id,
         config.worker_id,
         config.seal_proof,
         fvm_shared::econ::TokenAmount::from_whole(1_000_000),
-        config.proving_period,
+        world::ProvingPolicy::with_deadlines(config.proving_period, config.deadlines_per_period),
     );
+    for sector in &config.genesis_sectors {
+        world
+            .add_genesis_sector(config.miner_id, config.seal_proof, sector)
+            .map_err(std::io::Error::other)?;
+    }
     Ok((
         Chain::genesis(config.seed, now_seconds(), rules, world),
         Wallet::default(),

@@ -536,8 +536,8 @@ pub fn dispatch(
                     json(&miner.deadline_info(&policy, epoch))
                 }
                 "StateMinerDeadlines" => {
-                    let deadlines: Vec<chain_client::types::Deadline> = (0
-                        ..crate::world::DEADLINES)
+                    let deadlines: Vec<chain_client::types::Deadline> = (0..miner.deadlines.len()
+                        as u64)
                         .map(|index| chain_client::types::Deadline {
                             post_submissions: bitfield_of(
                                 miner.post_submissions.get(&index).into_iter().flatten(),

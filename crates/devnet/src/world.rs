@@ -41,9 +41,13 @@ pub const WINDOWED_POST_CHALLENGE_SEED: i64 = 4;
 pub const POST_CHAIN_COMMIT: i64 = 9;
 
 /// The geometry of proving periods: mainnet's for a 2880-epoch period, scaled down for
-/// the short periods tests use.
+/// the short periods tests use (also in the number of deadlines, for tests that must
+/// walk through whole periods quickly).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProvingPolicy {
+    /// Deadlines per proving period (mainnet: 48).
+    #[serde(default = "mainnet_deadlines")]
+    pub deadlines: u64,
     /// Epochs per proving period.
     pub proving_period: ChainEpoch,
     /// Epochs per deadline.
@@ -54,13 +58,25 @@ pub struct ProvingPolicy {
     pub fault_declaration_cutoff: ChainEpoch,
 }
 
+fn mainnet_deadlines() -> u64 {
+    DEADLINES
+}
+
 impl ProvingPolicy {
     /// The policy of a proving period of `proving_period` epochs (48 deadlines).
     pub fn new(proving_period: ChainEpoch) -> ProvingPolicy {
-        let challenge_window = (proving_period / DEADLINES as ChainEpoch).max(1);
+        ProvingPolicy::with_deadlines(proving_period, DEADLINES)
+    }
+
+    /// The policy of a proving period of `proving_period` epochs in `deadlines`
+    /// deadlines (at least one).
+    pub fn with_deadlines(proving_period: ChainEpoch, deadlines: u64) -> ProvingPolicy {
+        let deadlines = deadlines.max(1);
+        let challenge_window = (proving_period / deadlines as ChainEpoch).max(1);
         let challenge_lookback = (challenge_window / 3).clamp(1, 20);
         ProvingPolicy {
-            proving_period: challenge_window * DEADLINES as ChainEpoch,
+            deadlines,
+            proving_period: challenge_window * deadlines as ChainEpoch,
             challenge_window,
             challenge_lookback,
             fault_declaration_cutoff: (challenge_window + challenge_lookback).min(70),
@@ -85,7 +101,7 @@ impl ProvingPolicy {
             close: open + self.challenge_window,
             challenge: open - self.challenge_lookback,
             fault_cutoff: open - self.fault_declaration_cutoff,
-            wpost_period_deadlines: DEADLINES,
+            wpost_period_deadlines: self.deadlines,
             wpost_proving_period: self.proving_period,
             wpost_challenge_window: self.challenge_window,
             wpost_challenge_lookback: self.challenge_lookback,
@@ -176,6 +192,18 @@ impl MinerActor {
     }
 }
 
+/// A sector the miner holds from genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenesisSector {
+    /// Its number.
+    pub number: u64,
+    /// Its replica commitment (CommR).
+    pub comm_r: [u8; 32],
+    /// The deadline it is proven in; it joins that deadline's last partition, or a new
+    /// one when that is full.
+    pub deadline: u64,
+}
+
 /// Everything the devnet's messages change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorldState {
@@ -239,7 +267,7 @@ impl WorldState {
         worker_id: u64,
         seal_proof: RegisteredSealProof,
         balance: TokenAmount,
-        proving_period: ChainEpoch,
+        policy: ProvingPolicy,
     ) -> WorldState {
         let sector_size = seal_proof.sector_size().map_or(2048, |size| size as u64);
         let window_post_proof_type = seal_proof
@@ -269,7 +297,6 @@ impl WorldState {
             },
             pending_beneficiary_term: None,
         };
-        let policy = ProvingPolicy::new(proving_period);
         let actor = MinerActor {
             info,
             balance,
@@ -278,7 +305,7 @@ impl WorldState {
             precommits: BTreeMap::new(),
             sectors: BTreeMap::new(),
             proving_period_start: (miner_id as ChainEpoch) % policy.proving_period,
-            deadlines: vec![Vec::new(); DEADLINES as usize],
+            deadlines: vec![Vec::new(); policy.deadlines as usize],
             faults: BTreeSet::new(),
             recoveries: BTreeSet::new(),
             post_submissions: BTreeMap::new(),
@@ -334,6 +361,61 @@ impl WorldState {
 }
 
 impl WorldState {
+    /// Adds a proven sector of `seal_proof` to `miner_id` before the chain starts.
+    pub fn add_genesis_sector(
+        &mut self,
+        miner_id: u64,
+        seal_proof: RegisteredSealProof,
+        sector: &GenesisSector,
+    ) -> Result<(), String> {
+        let actor = self
+            .miners
+            .get_mut(&miner_id)
+            .ok_or_else(|| format!("genesis sector {}: no miner {miner_id}", sector.number))?;
+        if sector.deadline >= actor.deadlines.len() as u64 {
+            return Err(format!(
+                "genesis sector {}: deadline {} is not below {}",
+                sector.number,
+                sector.deadline,
+                actor.deadlines.len()
+            ));
+        }
+        if !actor.allocated.insert(sector.number) {
+            return Err(format!("genesis sector {} is listed twice", sector.number));
+        }
+        let sealed_cid = fvm_shared::commcid::replica_commitment_v1_to_cid(&sector.comm_r)
+            .map_err(|error| format!("genesis sector {}: {error}", sector.number))?;
+        let partition_size = actor.info.window_post_partition_sectors.max(1) as usize;
+        let partitions = &mut actor.deadlines[sector.deadline as usize];
+        match partitions.last_mut() {
+            Some(last) if last.len() < partition_size => {
+                last.insert(sector.number);
+            }
+            _ => partitions.push(BTreeSet::from([sector.number])),
+        }
+        actor.sectors.insert(
+            sector.number,
+            SectorOnChainInfo {
+                sector_number: sector.number,
+                seal_proof,
+                sealed_cid,
+                activation: 0,
+                expiration: i64::MAX / 2,
+                deal_weight: 0.into(),
+                verified_deal_weight: 0.into(),
+                initial_pledge: TokenAmount::default(),
+                expected_day_reward: TokenAmount::default(),
+                expected_storage_pledge: TokenAmount::default(),
+                power_base_epoch: 0,
+                replaced_day_reward: TokenAmount::default(),
+                sector_key_cid: None,
+                flags: 0,
+                daily_fee: TokenAmount::default(),
+            },
+        );
+        Ok(())
+    }
+
     /// The end of `epoch`: a deadline that closes now and was not proven makes its
     /// partitions' sectors faulty (a missed window PoSt), and its proofs are forgotten
     /// for the next proving period.
@@ -704,7 +786,8 @@ fn activate(actor: &mut MinerActor, precommit: SectorPreCommitOnChainInfo, epoch
     actor.locked += &pledge;
     let partition_size = actor.info.window_post_partition_sectors.max(1) as usize;
     let total = actor.sectors.len() as u64;
-    let deadline = ((epoch.max(0) as u64) + 2 + total / partition_size as u64) % DEADLINES;
+    let deadline = ((epoch.max(0) as u64) + 2 + total / partition_size as u64)
+        % (actor.deadlines.len().max(1) as u64);
     let partitions = &mut actor.deadlines[deadline as usize];
     match partitions.last_mut() {
         Some(last) if last.len() < partition_size => {

@@ -6,3 +6,4 @@
 //! decisions out against a chain node and a prover is built on it.
 
 pub mod deadline;
+pub mod runner;

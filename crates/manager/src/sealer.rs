@@ -326,6 +326,27 @@ impl Manager {
         Ok(head)
     }
 
+    /// The head read now, kept as the recent head for the calls that follow (so a head
+    /// once used is never followed by an older one).
+    async fn fresh_head(&self) -> Result<chain_client::types::TipSet, ApiError> {
+        let _reading = self.head_refresh.lock().await;
+        let now = std::time::Instant::now();
+        let head = self.chain.chain_head().await?;
+        if let Ok(mut cached) = self.head.lock() {
+            *cached = Some((now, head.clone()));
+        }
+        Ok(head)
+    }
+
+    /// A fresh head, or the recent one.
+    async fn head(&self, fresh: bool) -> Result<chain_client::types::TipSet, ApiError> {
+        if fresh {
+            self.fresh_head().await
+        } else {
+            self.recent_head().await
+        }
+    }
+
     fn head_read_since(&self, now: std::time::Instant) -> Option<chain_client::types::TipSet> {
         let cached = self.head.lock().ok()?;
         let (at, head) = cached.as_ref()?;
@@ -490,9 +511,19 @@ impl Manager {
     /// `Venus.AssignTicket`: the stored ticket while it stays usable, else a new one
     /// drawn `TicketLookback` epochs behind the head.
     pub async fn assign_ticket(&self, sector: SectorId) -> Result<Ticket, ApiError> {
+        match self.assign_ticket_at(sector, false).await {
+            // Refused on a head that may be a moment old: asked again on a fresh one.
+            Err(error) if error.code == sealer_api::ERROR_TEMPORARY => {
+                self.assign_ticket_at(sector, true).await
+            }
+            answer => answer,
+        }
+    }
+
+    async fn assign_ticket_at(&self, sector: SectorId, fresh: bool) -> Result<Ticket, ApiError> {
         let row = self.sealing_sector(sector).await?;
         let miner = self.miner(sector)?;
-        let head = self.recent_head().await?;
+        let head = self.head(fresh).await?;
         // A precommit takes a while to be batched and land; a ticket with less than a
         // quarter of its life left is replaced.
         if let Some((ticket, epoch)) = &row.ticket
@@ -528,6 +559,26 @@ impl Manager {
         sector: AllocatedSector,
         info: &PreCommitOnChainInfo,
         hard_reset: bool,
+    ) -> Result<SubmitResponse, ApiError> {
+        let answer = self
+            .submit_pre_commit_at(sector, info, hard_reset, false)
+            .await?;
+        if answer.res == SubmitResult::Rejected {
+            // A refusal ends the sector on the worker: it is never given on a head that
+            // may be a moment old.
+            return self
+                .submit_pre_commit_at(sector, info, hard_reset, true)
+                .await;
+        }
+        Ok(answer)
+    }
+
+    async fn submit_pre_commit_at(
+        &self,
+        sector: AllocatedSector,
+        info: &PreCommitOnChainInfo,
+        hard_reset: bool,
+        fresh: bool,
     ) -> Result<SubmitResponse, ApiError> {
         let id = sector.id;
         let row = self.sealing_sector(id).await?;
@@ -580,7 +631,7 @@ impl Manager {
                 Some("CommR is not a valid commitment".to_owned()),
             );
         };
-        let head = self.recent_head().await?;
+        let head = self.head(fresh).await?;
         let head_key = head.key();
         // A precommit allocates its number on chain, so a number not allocated there has
         // no precommit either: one read in the usual case.
@@ -814,6 +865,23 @@ impl Manager {
         info: &ProofOnChainInfo,
         hard_reset: bool,
     ) -> Result<SubmitResponse, ApiError> {
+        let answer = self
+            .submit_proof_at(sector, info, hard_reset, false)
+            .await?;
+        if answer.res == SubmitResult::Rejected {
+            // As for precommits: never refused on a head that may be a moment old.
+            return self.submit_proof_at(sector, info, hard_reset, true).await;
+        }
+        Ok(answer)
+    }
+
+    async fn submit_proof_at(
+        &self,
+        sector: SectorId,
+        info: &ProofOnChainInfo,
+        hard_reset: bool,
+        fresh: bool,
+    ) -> Result<SubmitResponse, ApiError> {
         let row = self.sealing_sector(sector).await?;
         let miner = self.miner(sector)?;
         let reply = |res: SubmitResult, desc: Option<String>| Ok(SubmitResponse { res, desc });
@@ -841,7 +909,7 @@ impl Manager {
                 Some("the proof is empty".to_owned()),
             );
         }
-        let head = self.recent_head().await?;
+        let head = self.head(fresh).await?;
         // Proving a sector removes its precommit from the chain, so a precommit there
         // means the sector is not proven yet: one read in the usual case.
         let Some(on_chain) = self

@@ -220,8 +220,16 @@ async fn three_proving_periods_are_proven_and_a_lost_file_is_skipped_then_recove
         geometry,
         offset: info.period_start,
     };
-    // The first whole period starts after the runner has seen the chain.
-    let first = harness.next_period_start(harness.head().await);
+    // The first period whose sectors' deadlines are all still ahead of the chain (the
+    // current one when the chain is young enough, which saves waiting a whole period).
+    let head = harness.head().await;
+    let current = geometry.deadline_at(harness.offset, head).period_start;
+    let earliest = SECTORS.iter().map(|(_, deadline)| *deadline).min().unwrap_or(0);
+    let first = if head + 2 < geometry.deadline(current, earliest).challenge {
+        current
+    } else {
+        harness.next_period_start(head)
+    };
     let periods: Vec<i64> = (0..3)
         .map(|n| first + n * geometry.proving_period)
         .collect();

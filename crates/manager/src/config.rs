@@ -372,16 +372,76 @@ pub struct BatchConfig {
     pub check_interval: Duration,
 }
 
-/// `[Miners.PoSt]` (the poster's; kept here so one file configures a miner).
+/// `[Miners.PoSt]`: the window PoSt runner's settings (`sector-manager daemon run
+/// --poster`), with the reference's keys and defaults.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
 pub struct PostConfig {
     /// Prove this miner's deadlines.
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// The sending address.
+    /// The sending address (default: the miner's worker).
     #[serde(default)]
     pub sender: Option<String>,
+    /// The reference's list of senders; the first is used when `Sender` is empty.
+    #[serde(default)]
+    pub senders: Vec<String>,
+    /// Epochs on top of the challenge epoch before a deadline's proof is started (the
+    /// reference: 0 means 10).
+    #[serde(default)]
+    pub challenge_confidence: i64,
+    /// Epochs after a deadline opens before its proof is submitted (0 means 4).
+    #[serde(default)]
+    pub submit_confidence: i64,
+    /// The most partitions one message carries (0: the network's limit).
+    #[serde(default, rename = "MaxPartitionsPerPoStMessage")]
+    pub max_partitions_per_post_message: u64,
+    /// How long one sector's file check may take before it is skipped (`"1m"`).
+    #[serde(default = "default_post_check_timeout", deserialize_with = "duration")]
+    pub check_timeout: Duration,
+    /// Accepted for the reference's files: sealcluster always checks the files (by
+    /// making each sector's vanilla proof).
+    #[serde(default)]
+    pub strict_check: Option<bool>,
+    /// Accepted for the reference's files; batches are proven one after another.
+    #[serde(default)]
+    pub parallel: Option<bool>,
+    /// Accepted for the reference's files; messages are followed until they land.
+    #[serde(default)]
+    pub confidence: Option<i64>,
+    /// Accepted for the reference's files; every recovered sector is declared.
+    #[serde(default)]
+    pub max_recover_sector_limit: Option<u64>,
+    /// Accepted for the reference's files; recoveries go in one message.
+    #[serde(default)]
+    pub max_partitions_per_recovery_message: Option<u64>,
+    /// Accepted for the reference's files; the node sets the fees.
+    #[serde(default)]
+    pub fee_config: Option<toml::Value>,
+}
+
+fn default_post_check_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+impl PostConfig {
+    /// Epochs after the challenge before a proof starts.
+    pub fn effective_challenge_confidence(&self) -> i64 {
+        if self.challenge_confidence > 0 {
+            self.challenge_confidence
+        } else {
+            10
+        }
+    }
+
+    /// Epochs after opening before a proof is submitted.
+    pub fn effective_submit_confidence(&self) -> i64 {
+        if self.submit_confidence > 0 {
+            self.submit_confidence
+        } else {
+            4
+        }
+    }
 }
 
 impl Default for PostConfig {
@@ -389,6 +449,17 @@ impl Default for PostConfig {
         PostConfig {
             enabled: true,
             sender: None,
+            senders: Vec::new(),
+            challenge_confidence: 0,
+            submit_confidence: 0,
+            max_partitions_per_post_message: 0,
+            check_timeout: default_post_check_timeout(),
+            strict_check: None,
+            parallel: None,
+            confidence: None,
+            max_recover_sector_limit: None,
+            max_partitions_per_recovery_message: None,
+            fee_config: None,
         }
     }
 }
@@ -691,6 +762,15 @@ TokenlessWorkerNetworks = []
 # [Miners.Sealing]
 # SeedConfidence = 6     # epochs a precommit is buried before its seed is handed out
 # TicketLookback = 900   # epochs behind the head that tickets are drawn
+#
+# Window PoSt, proven by `sector-manager daemon run --poster`.
+# [Miners.PoSt]
+# Enabled = true
+# Sender = ""                       # default: the miner's worker address
+# ChallengeConfidence = 10          # epochs after the challenge before a proof starts
+# SubmitConfidence = 4              # epochs after a deadline opens before it is sent
+# MaxPartitionsPerPoStMessage = 0   # 0: the network's limit
+# CheckTimeout = "1m"               # one sector's file check; slower ones are skipped
 "#;
 
 #[cfg(test)]

@@ -72,6 +72,80 @@ impl RunningManager {
         format!("http://{}{}", self.address, sealer_api::RPC_PATH)
     }
 
+    /// Starts the window PoSt runner of every miner whose `[Miners.PoSt]` is enabled
+    /// (`daemon run --poster`): proofs made with the built-in backend matching how this
+    /// manager checks proofs, replicas found in the configured persistent stores. Their
+    /// records are served by `Venus.ProvingDeadlines`.
+    pub fn start_window_post(&mut self) -> anyhow::Result<usize> {
+        use anyhow::Context as _;
+        let manager = &self.manager;
+        let (backend, verifier): (Arc<dyn proofs::ProofBackend>, post::runner::PostVerifier) =
+            match manager.proof_check {
+                ProofCheck::Real => (
+                    Arc::new(proofs::RealProofs::from_environment()),
+                    post::runner::PostVerifier::Real,
+                ),
+                ProofCheck::Fake => (
+                    Arc::new(proofs::FakeProofs::new(proofs::FakeProofsConfig::default())),
+                    post::runner::PostVerifier::Fake,
+                ),
+            };
+        let locator = Arc::new(post::runner::PersistStores {
+            roots: manager
+                .stores
+                .iter()
+                .map(|store| store.path.clone())
+                .collect(),
+        });
+        let mut started = 0;
+        for facts in manager.miners.values() {
+            let settings = &facts.config.post;
+            if !settings.enabled {
+                continue;
+            }
+            let sender = match settings
+                .sender
+                .as_deref()
+                .filter(|text| !text.is_empty())
+                .or_else(|| settings.senders.first().map(String::as_str))
+            {
+                Some(text) => chain_client::lotus_json::address::parse(text)
+                    .map_err(|error| anyhow::anyhow!("Miners.PoSt.Sender {text:?}: {error}"))
+                    .with_context(|| format!("start the window PoSt of {}", facts.address))?,
+                None => facts.sender,
+            };
+            let runner = post::runner::WindowPostRunner::new(
+                manager.chain.clone(),
+                Arc::clone(&backend),
+                verifier,
+                locator.clone(),
+                post::runner::WindowPostSettings {
+                    miner: facts.address,
+                    sender,
+                    timing: post::deadline::PostTiming {
+                        challenge_confidence: settings.effective_challenge_confidence(),
+                        submit_confidence: settings.effective_submit_confidence(),
+                    },
+                    max_partitions_per_message: Some(settings.max_partitions_per_post_message)
+                        .filter(|most| *most > 0),
+                    check_timeout: settings.check_timeout,
+                    poll_interval: Duration::from_millis(
+                        (manager.block_delay_secs * 1000 / 4).clamp(50, 2_000),
+                    ),
+                    max_fee: fvm_shared::econ::TokenAmount::default(),
+                },
+            );
+            if let Ok(mut records) = manager.post_records.lock() {
+                records.insert(facts.config.actor, runner.records());
+            }
+            self.tasks
+                .push(tokio::spawn(runner.run(self.stop.subscribe())));
+            tracing::info!(miner = %facts.address, %sender, "window PoSt runner started");
+            started += 1;
+        }
+        Ok(started)
+    }
+
     /// Stops serving and waits for the tasks to end.
     pub async fn stop(mut self) {
         self.stop.send_replace(true);

@@ -74,6 +74,9 @@ enum DaemonCommand {
         /// Check submitted proofs with the fake backend (only for a devnet with fake proofs).
         #[arg(long)]
         fake_proofs: bool,
+        /// Also prove the window PoSts of every miner whose `[Miners.PoSt]` is enabled.
+        #[arg(long)]
+        poster: bool,
     },
 }
 
@@ -148,6 +151,13 @@ enum UtilCommand {
         connection: Connection,
         #[command(subcommand)]
         command: MinerCommand,
+    },
+    /// Window PoSt (with `daemon run --poster`).
+    Proving {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(subcommand)]
+        command: ProvingCommand,
     },
 }
 
@@ -227,6 +237,13 @@ enum ChainCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum ProvingCommand {
+    /// The window PoSt deadlines of the latest proving periods: partitions, sectors
+    /// proven and skipped, proof time, messages, landed epoch, outcome.
+    Deadlines,
+}
+
+#[derive(Subcommand, Debug)]
 enum MinerCommand {
     /// A miner's addresses, sector size and last allocated number.
     Info { actor: u64 },
@@ -297,14 +314,21 @@ async fn run_daemon(
     home: &Path,
     config: ManagerConfig,
     proof_check: ProofCheck,
+    poster: bool,
 ) -> anyhow::Result<()> {
-    let running = manager::start(StartOptions {
+    let mut running = manager::start(StartOptions {
         home: home.to_owned(),
         config,
         proof_check,
         commit_tick: Duration::from_secs(1),
     })
     .await?;
+    if poster {
+        let runners = running
+            .start_window_post()
+            .context("start the window PoSt runners")?;
+        println!("proving the window PoSts of {runners} miner(s)");
+    }
     write_connection_files(home, &running.url(), &running.issue_token(&Permission::ALL))?;
     println!("sector-manager is serving on {}", running.url());
     println!(
@@ -621,6 +645,72 @@ async fn util(home: &Path, command: UtilCommand) -> anyhow::Result<()> {
                 connection,
                 command: MinerCommand::Info { actor },
             } => (connection, admin::MINER_INFO, json!([actor]), None),
+            UtilCommand::Proving {
+                connection,
+                command: ProvingCommand::Deadlines,
+            } => (
+                connection,
+                admin::PROVING_DEADLINES,
+                json!([]),
+                Some(|value: &Value| {
+                    let text = |value: &Value| match value {
+                        Value::Null => "-".to_owned(),
+                        Value::String(text) => text.clone(),
+                        Value::Array(items) => items
+                            .iter()
+                            .map(|item| item.to_string())
+                            .collect::<Vec<_>>()
+                            .join(","),
+                        other => other.to_string(),
+                    };
+                    let rows = value
+                        .as_array()
+                        .map(|records| {
+                            records
+                                .iter()
+                                .map(|record| {
+                                    [
+                                        "miner",
+                                        "period_start",
+                                        "index",
+                                        "open",
+                                        "close",
+                                        "outcome",
+                                        "partitions",
+                                        "sectors_proven",
+                                        "sectors_skipped",
+                                        "proof_milliseconds",
+                                        "landed_epoch",
+                                        "recoveries_declared",
+                                        "last_error",
+                                    ]
+                                    .iter()
+                                    .map(|key| text(&record[*key]))
+                                    .collect()
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    print_table(
+                        &[
+                            "MINER",
+                            "PERIOD",
+                            "DEADLINE",
+                            "OPEN",
+                            "CLOSE",
+                            "OUTCOME",
+                            "PARTITIONS",
+                            "PROVEN",
+                            "SKIPPED",
+                            "PROOF MS",
+                            "LANDED",
+                            "RECOVERED",
+                            "ERROR",
+                        ],
+                        rows,
+                    );
+                }),
+            ),
         };
     let value = call(home, &connection, method, params).await?;
     match table {
@@ -700,6 +790,7 @@ async fn devnet(
         } else {
             ProofCheck::Real
         },
+        false,
     )
     .await
 }
@@ -720,7 +811,10 @@ fn main() -> anyhow::Result<()> {
         .context("start the async runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Daemon(DaemonCommand::Run { fake_proofs }) => {
+            Command::Daemon(DaemonCommand::Run {
+                fake_proofs,
+                poster,
+            }) => {
                 let config = load_config(&home)?;
                 run_daemon(
                     &home,
@@ -730,6 +824,7 @@ fn main() -> anyhow::Result<()> {
                     } else {
                         ProofCheck::Real
                     },
+                    poster,
                 )
                 .await
             }

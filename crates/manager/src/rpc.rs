@@ -41,6 +41,8 @@ pub mod admin {
     pub const MINER_INFO: &str = "Venus.MinerInfo";
     /// `() → version string`.
     pub const VERSION: &str = "Venus.Version";
+    /// `() → [DeadlineRecord]`: the window PoSt runners' latest deadlines, oldest first.
+    pub const PROVING_DEADLINES: &str = "Venus.ProvingDeadlines";
 }
 
 /// The permission a method needs, or `None` for an unknown method.
@@ -79,6 +81,7 @@ pub fn permission_of(method: &str) -> Option<Permission> {
         | admin::WORKER_PING_INFO_LIST
         | admin::CHAIN_HEAD
         | admin::MINER_INFO
+        | admin::PROVING_DEADLINES
         | admin::VERSION => Read,
         admin::ABORT_SECTOR
         | admin::RESTORE_SECTOR
@@ -612,6 +615,25 @@ pub async fn dispatch(
             }))
         }
         admin::VERSION => Ok(json!(crate::VERSION)),
+        admin::PROVING_DEADLINES => {
+            let runners: Vec<post::runner::DeadlineRecords> = manager
+                .post_records
+                .lock()
+                .map(|records| records.values().cloned().collect())
+                .unwrap_or_default();
+            let mut records: Vec<post::runner::DeadlineRecord> = runners
+                .iter()
+                .filter_map(|records| {
+                    records
+                        .lock()
+                        .ok()
+                        .map(|records| records.iter().cloned().collect::<Vec<_>>())
+                })
+                .flatten()
+                .collect();
+            records.sort_by_key(|record| (record.open, record.miner));
+            Ok(serde_json::to_value(records).unwrap_or_default())
+        }
         _ => Err(ApiError {
             code: chain_client::rpc::METHOD_NOT_FOUND_CODE,
             message: format!("method '{method}' not found"),
@@ -660,6 +682,7 @@ pub const METHODS: &[&str] = &[
     admin::WORKER_PING_INFO_LIST,
     admin::CHAIN_HEAD,
     admin::MINER_INFO,
+    admin::PROVING_DEADLINES,
     admin::VERSION,
 ];
 

@@ -204,6 +204,8 @@ pub struct Manager {
     head_refresh: Mutex<()>,
     /// Chain answers shared by calls asking the same question at the same tipset.
     reads: ChainReadsAtTipset,
+    /// The window PoSt runners' records by miner actor (`daemon run --poster`).
+    pub post_records: std::sync::Mutex<BTreeMap<u64, post::runner::DeadlineRecords>>,
     /// The reservation ledger, loaded from the database on first use and written
     /// through: every change is recorded in the database while this lock is held.
     reservations: Mutex<Option<storage_alloc::ReservationLedger>>,
@@ -300,6 +302,7 @@ impl Manager {
             reservations: Mutex::new(None),
             head: std::sync::Mutex::new(None),
             head_refresh: Mutex::new(()),
+            post_records: std::sync::Mutex::new(BTreeMap::new()),
             reads: ChainReadsAtTipset::default(),
             pending_reports: std::sync::Mutex::new(std::collections::HashMap::new()),
         })

@@ -224,7 +224,11 @@ async fn three_proving_periods_are_proven_and_a_lost_file_is_skipped_then_recove
     // current one when the chain is young enough, which saves waiting a whole period).
     let head = harness.head().await;
     let current = geometry.deadline_at(harness.offset, head).period_start;
-    let earliest = SECTORS.iter().map(|(_, deadline)| *deadline).min().unwrap_or(0);
+    let earliest = SECTORS
+        .iter()
+        .map(|(_, deadline)| *deadline)
+        .min()
+        .unwrap_or(0);
     let first = if head + 2 < geometry.deadline(current, earliest).challenge {
         current
     } else {

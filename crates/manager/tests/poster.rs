@@ -1,0 +1,155 @@
+//! The manager's window PoSt runner (`daemon run --poster`) against a devnet with fake
+//! proofs: the genesis sectors in the persistent store are proven at every deadline
+//! that holds them, and `util proving deadlines` shows it; a sector whose files are
+//! missing from the store is skipped and becomes faulty.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use chain_client::types::TipSetKey;
+use devnet::world::GenesisSector;
+use devnet::{DevnetConfig, ProofMode};
+use manager::{ProofCheck, StartOptions};
+use serde_json::Value;
+
+const MINER: u64 = 1000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_poster_proves_the_stored_sectors_and_skips_a_missing_one() {
+    // Sectors 1 and 2 in deadline 1, sector 3 in deadline 3; sector 3's files are never
+    // placed in the store.
+    let sectors = [(1u64, 1u64), (2, 1), (3, 3)];
+    let devnet = devnet::start(
+        DevnetConfig {
+            block_time: Duration::from_millis(100),
+            proofs: ProofMode::Fake,
+            proving_period: 32,
+            deadlines_per_period: 4,
+            genesis_sectors: sectors
+                .iter()
+                .map(|(number, deadline)| GenesisSector {
+                    number: *number,
+                    comm_r: [*number as u8; 32],
+                    deadline: *deadline,
+                })
+                .collect(),
+            ..DevnetConfig::default()
+        },
+        "127.0.0.1:0".parse().expect("an address"),
+    )
+    .await
+    .expect("start a devnet");
+    let (home, persist) = support::home_with_store();
+    for number in [1, 2] {
+        let name = format!("s-t0{MINER}-{number}");
+        std::fs::create_dir_all(persist.join("sealed")).expect("sealed/");
+        std::fs::create_dir_all(persist.join("cache").join(&name)).expect("the cache");
+        std::fs::write(persist.join("sealed").join(&name), b"stand-in").expect("a replica");
+    }
+    let mut config = support::test_config(&devnet, "sqlite://manager.db".to_owned(), &persist);
+    config.miners[0].post.challenge_confidence = 1;
+    config.miners[0].post.submit_confidence = 1;
+    let mut running = manager::start(StartOptions {
+        home: home.path().to_owned(),
+        config,
+        proof_check: ProofCheck::Fake,
+        commit_tick: Duration::from_millis(100),
+    })
+    .await
+    .expect("start the manager");
+    assert_eq!(running.start_window_post().expect("the runners"), 1);
+    let token = running.issue_token(&chain_client::auth::Permission::ALL);
+    let url = running.url();
+
+    // Two whole periods and a deadline (4 deadlines of 8 epochs, 0.1 s per epoch).
+    let client = running.manager.chain.clone();
+    let started = Instant::now();
+    let start_height = client.chain_head().await.expect("a head").height;
+    while client.chain_head().await.expect("a head").height < start_height + 2 * 32 + 8 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the devnet stalled"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_sector-manager"))
+        .args(["--home"])
+        .arg(home.path())
+        .args([
+            "util",
+            "proving",
+            "--api",
+            &url,
+            "--token",
+            &token,
+            "--json",
+            "deadlines",
+        ])
+        .output()
+        .await
+        .expect("run util proving deadlines");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let records: Vec<Value> = serde_json::from_slice(&output.stdout).expect("JSON records");
+    let proven: Vec<&Value> = records
+        .iter()
+        .filter(|record| record["index"] == 1 && record["outcome"] == "proven")
+        .collect();
+    assert!(
+        proven.len() >= 2,
+        "deadline 1 proven in at least two periods: {records:#?}"
+    );
+    for record in &proven {
+        assert_eq!(record["sectors_proven"], 2, "{record}");
+        let landed = record["landed_epoch"].as_i64().expect("a landed epoch");
+        assert!(
+            record["open"].as_i64() <= Some(landed) && Some(landed) < record["close"].as_i64(),
+            "{record}"
+        );
+    }
+    // Sector 3 has no files: its deadline has nothing to prove once it is skipped,
+    // so no message is sent, and the deadline's close makes it faulty.
+    assert!(
+        records
+            .iter()
+            .filter(|record| record["index"] == 3)
+            .all(|record| record["outcome"] != "proven"),
+        "{records:#?}"
+    );
+    let faults: Vec<u64> = client
+        .state_miner_faults(
+            &fvm_shared::address::Address::new_id(MINER),
+            &TipSetKey::head(),
+        )
+        .await
+        .expect("the faults")
+        .iter()
+        .collect();
+    assert_eq!(faults, vec![3]);
+    // The table form prints too.
+    let table = std::process::Command::new(env!("CARGO_BIN_EXE_sector-manager"))
+        .args(["--home"])
+        .arg(home.path())
+        .args([
+            "util",
+            "proving",
+            "--api",
+            &url,
+            "--token",
+            &token,
+            "deadlines",
+        ])
+        .output()
+        .expect("run util proving deadlines");
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("DEADLINE") && text.contains("proven"),
+        "{text}"
+    );
+    running.stop().await;
+}

@@ -22,6 +22,7 @@ use fvm_shared::address::Address;
 use proofs::ProofBackend;
 use proofs::tasks::{
     PostOutput, PostReplica, PostSnarkTask, PostTask, PostVanillaOutput, PostVanillaTask,
+    VanillaPostProof,
 };
 use serde::Serialize;
 
@@ -701,7 +702,7 @@ impl<T: Transport + Clone + Send + Sync + 'static> Prover<T> {
     ) -> Result<
         (
             BTreeSet<u64>,
-            BTreeMap<u64, (PostReplica, proofs::tasks::VanillaPostProof)>,
+            BTreeMap<u64, (PostReplica, VanillaPostProof)>,
         ),
         String,
     > {
@@ -718,8 +719,7 @@ impl<T: Transport + Clone + Send + Sync + 'static> Prover<T> {
             .state_miner_sectors(&self.settings.miner, Some(&bitfield_of(sectors)), key)
             .await
             .map_err(|error| format!("read the sectors' commitments: {error}"))?;
-        let mut passed = BTreeSet::new();
-        let mut proven = BTreeMap::new();
+        let mut replicas = Vec::new();
         for sector in on_chain {
             let number = sector.sector_number;
             let Ok(comm_r) = fvm_shared::commcid::cid_to_replica_commitment_v1(&sector.sealed_cid)
@@ -734,51 +734,22 @@ impl<T: Transport + Clone + Send + Sync + 'static> Prover<T> {
                 tracing::warn!(sector = number, "no store holds the sector's files");
                 continue;
             };
-            let replica = PostReplica {
+            replicas.push(PostReplica {
                 sector_id: proofs::api::SectorId::from(number),
                 comm_r,
                 cache_dir,
                 sealed_file,
-            };
-            let task = PostVanillaTask {
-                miner_id: miner,
-                proof_type,
-                replicas: vec![replica.clone()],
-                seed,
-            };
-            let backend = Arc::clone(&self.backend);
-            let checking = tokio::task::spawn_blocking(move || {
-                let task = serde_json::to_value(&task).map_err(|error| error.to_string())?;
-                let output = backend.run("post_vanilla", task)?;
-                serde_json::from_value::<PostVanillaOutput>(output)
-                    .map_err(|error| error.to_string())
             });
-            // The check of a hung disk is abandoned (its thread finishes on its own).
-            match tokio::time::timeout(self.settings.check_timeout, checking).await {
-                Ok(Ok(Ok(output))) => {
-                    if let Some(proof) = output
-                        .vanilla_proofs
-                        .into_iter()
-                        .find(|proof| proof.sector_id == number)
-                    {
-                        passed.insert(number);
-                        proven.insert(number, (replica, proof));
-                    } else {
-                        tracing::warn!(sector = number, "the sector's files failed the check");
-                    }
-                }
-                Ok(Ok(Err(error))) => {
-                    tracing::warn!(sector = number, %error, "the sector's check failed");
-                }
-                Ok(Err(error)) => {
-                    tracing::warn!(sector = number, %error, "the sector's check ended");
-                }
-                Err(_) => {
-                    tracing::warn!(sector = number, timeout = ?self.settings.check_timeout, "the sector's check took too long");
-                }
-            }
         }
-        Ok((passed, proven))
+        Ok(check_replicas(
+            &self.backend,
+            miner,
+            proof_type,
+            seed,
+            replicas,
+            self.settings.check_timeout,
+        )
+        .await)
     }
 
     /// Makes `deadline`'s proof at the tipset `key`: checks, SNARKs, local verification,
@@ -846,52 +817,20 @@ impl<T: Transport + Clone + Send + Sync + 'static> Prover<T> {
                 .iter()
                 .flat_map(|plan| plan.proven.iter().copied())
                 .collect();
-            let (replicas, vanilla): (Vec<PostReplica>, Vec<_>) = sectors
+            let entries: Vec<(PostReplica, VanillaPostProof)> = sectors
                 .iter()
                 .filter_map(|sector| checked.get(sector).cloned())
-                .unzip();
-            let snark_task = PostSnarkTask {
-                miner_id: miner,
+                .collect();
+            let proof_bytes = snark_and_verify(
+                &self.backend,
+                self.verifier,
+                miner,
                 proof_type,
                 seed,
-                vanilla_proofs: vanilla,
-                partition_index: None,
-            };
-            let backend = Arc::clone(&self.backend);
-            let output = tokio::task::spawn_blocking(move || {
-                let task = serde_json::to_value(&snark_task).map_err(|error| error.to_string())?;
-                let output = backend.run("post_snark", task)?;
-                serde_json::from_value::<PostOutput>(output).map_err(|error| error.to_string())
-            })
+                entries,
+            )
             .await
-            .map_err(|error| format!("the SNARK task ended: {error}"))??;
-            let task = PostTask {
-                miner_id: miner,
-                proof_type,
-                replicas,
-                seed,
-            };
-            let verifier = self.verifier;
-            let (task, output, verified) = tokio::task::spawn_blocking(move || {
-                let verified = verifier.verifies(&task, &output);
-                (task, output, verified)
-            })
-            .await
-            .map_err(|error| format!("the verification task ended: {error}"))?;
-            if !verified {
-                return Err(format!(
-                    "the proof made for deadline {} ({} sectors) does not verify; it is not sent",
-                    deadline.index,
-                    task.replicas.len()
-                ));
-            }
-            let proof_bytes = {
-                use base64::Engine as _;
-                let encoded = output.proofs.first().ok_or("the SNARK gave no proof")?;
-                base64::engine::general_purpose::STANDARD
-                    .decode(encoded)
-                    .map_err(|error| format!("the proof is not base64: {error}"))?
-            };
+            .map_err(|error| format!("deadline {}: {error}", deadline.index))?;
             let partitions: Vec<PartitionProven> = batch
                 .iter()
                 .map(|plan| PartitionProven {
@@ -928,4 +867,118 @@ impl<T: Transport + Clone + Send + Sync + 'static> Prover<T> {
             milliseconds: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         })
     }
+}
+
+/// Checks each replica by making its vanilla proof for `seed` within `timeout`: the
+/// sectors that passed, and each passing sector's replica and vanilla proof. A check
+/// that takes too long is abandoned (its thread finishes on its own), so a hung disk
+/// costs its own sectors only.
+pub async fn check_replicas(
+    backend: &Arc<dyn ProofBackend>,
+    miner: u64,
+    proof_type: proofs::api::RegisteredPoStProof,
+    seed: [u8; 32],
+    replicas: Vec<PostReplica>,
+    timeout: Duration,
+) -> (
+    BTreeSet<u64>,
+    BTreeMap<u64, (PostReplica, VanillaPostProof)>,
+) {
+    let mut passed = BTreeSet::new();
+    let mut proven = BTreeMap::new();
+    for replica in replicas {
+        let number = u64::from(replica.sector_id);
+        let task = PostVanillaTask {
+            miner_id: miner,
+            proof_type,
+            replicas: vec![replica.clone()],
+            seed,
+        };
+        let backend = Arc::clone(backend);
+        let checking = tokio::task::spawn_blocking(move || {
+            let task = serde_json::to_value(&task).map_err(|error| error.to_string())?;
+            let output = backend.run("post_vanilla", task)?;
+            serde_json::from_value::<PostVanillaOutput>(output).map_err(|error| error.to_string())
+        });
+        match tokio::time::timeout(timeout, checking).await {
+            Ok(Ok(Ok(output))) => {
+                if let Some(proof) = output
+                    .vanilla_proofs
+                    .into_iter()
+                    .find(|proof| proof.sector_id == number)
+                {
+                    passed.insert(number);
+                    proven.insert(number, (replica, proof));
+                } else {
+                    tracing::warn!(sector = number, "the sector's files failed the check");
+                }
+            }
+            Ok(Ok(Err(error))) => {
+                tracing::warn!(sector = number, %error, "the sector's check failed");
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(sector = number, %error, "the sector's check ended");
+            }
+            Err(_) => {
+                tracing::warn!(
+                    sector = number,
+                    ?timeout,
+                    "the sector's check took too long"
+                );
+            }
+        }
+    }
+    (passed, proven)
+}
+
+/// The window PoSt SNARK over `entries` (replicas and their vanilla proofs, in sector
+/// order), checked with `verifier`: the proof's bytes, or why there are none.
+pub async fn snark_and_verify(
+    backend: &Arc<dyn ProofBackend>,
+    verifier: PostVerifier,
+    miner: u64,
+    proof_type: proofs::api::RegisteredPoStProof,
+    seed: [u8; 32],
+    entries: Vec<(PostReplica, VanillaPostProof)>,
+) -> Result<Vec<u8>, String> {
+    let (replicas, vanilla): (Vec<PostReplica>, Vec<VanillaPostProof>) =
+        entries.into_iter().unzip();
+    let snark_task = PostSnarkTask {
+        miner_id: miner,
+        proof_type,
+        seed,
+        vanilla_proofs: vanilla,
+        partition_index: None,
+    };
+    let backend = Arc::clone(backend);
+    let output = tokio::task::spawn_blocking(move || {
+        let task = serde_json::to_value(&snark_task).map_err(|error| error.to_string())?;
+        let output = backend.run("post_snark", task)?;
+        serde_json::from_value::<PostOutput>(output).map_err(|error| error.to_string())
+    })
+    .await
+    .map_err(|error| format!("the SNARK task ended: {error}"))??;
+    let task = PostTask {
+        miner_id: miner,
+        proof_type,
+        replicas,
+        seed,
+    };
+    let (task, output, verified) = tokio::task::spawn_blocking(move || {
+        let verified = verifier.verifies(&task, &output);
+        (task, output, verified)
+    })
+    .await
+    .map_err(|error| format!("the verification task ended: {error}"))?;
+    if !verified {
+        return Err(format!(
+            "the proof made for {} sectors does not verify; it is not sent",
+            task.replicas.len()
+        ));
+    }
+    use base64::Engine as _;
+    let encoded = output.proofs.first().ok_or("the SNARK gave no proof")?;
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|error| format!("the proof is not base64: {error}"))
 }

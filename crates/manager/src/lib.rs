@@ -168,6 +168,22 @@ impl Drop for RunningManager {
 /// Opens the database, connects to the chain, learns the miners, and starts the API and
 /// the commit manager.
 pub async fn start(options: StartOptions) -> anyhow::Result<RunningManager> {
+    start_in(options, false).await
+}
+
+/// A PoSt-only manager (`daemon run --poster-only`, for a host of its own): the chain,
+/// the database of its own home and the API for operators, the window PoSt runner of
+/// every enabled miner, and no sealing (worker methods are refused, no commit manager).
+/// The chain says which sectors must be proven and the configured persistent stores
+/// (mounted on this host) hold their files, so it needs nothing from the sealing
+/// manager.
+pub async fn start_poster(options: StartOptions) -> anyhow::Result<RunningManager> {
+    let mut running = start_in(options, true).await?;
+    running.start_window_post()?;
+    Ok(running)
+}
+
+async fn start_in(options: StartOptions, poster_only: bool) -> anyhow::Result<RunningManager> {
     let StartOptions {
         home,
         config,
@@ -211,14 +227,21 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningManager> {
         manager: Arc::clone(&manager),
         authority: authority.clone(),
         tokenless_networks: config.common.auth.tokenless_worker_networks.clone(),
+        poster_only,
     });
-    let tasks = vec![
-        tokio::spawn(server::serve(listener, state, stopped.clone())),
-        tokio::spawn(
+    let mut tasks = vec![tokio::spawn(server::serve(
+        listener,
+        state,
+        stopped.clone(),
+    ))];
+    if !poster_only {
+        tasks.push(tokio::spawn(
             outbox::CommitManager::new(Arc::clone(&manager)).run(commit_tick, stopped.clone()),
-        ),
-        tokio::spawn(Arc::clone(&manager).flush_reports_until(stopped)),
-    ];
+        ));
+        tasks.push(tokio::spawn(
+            Arc::clone(&manager).flush_reports_until(stopped),
+        ));
+    }
     tracing::info!(%address, miners = manager.miners.len(), "the sector manager is serving");
     Ok(RunningManager {
         address,

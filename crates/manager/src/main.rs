@@ -77,6 +77,9 @@ enum DaemonCommand {
         /// Also prove the window PoSts of every miner whose `[Miners.PoSt]` is enabled.
         #[arg(long)]
         poster: bool,
+        /// Only prove window PoSts (a host of its own): no sealing, worker methods refused.
+        #[arg(long, conflicts_with = "poster")]
+        poster_only: bool,
     },
 }
 
@@ -310,20 +313,38 @@ async fn wait_for_shutdown() {
     let _ = interrupt.await;
 }
 
+/// Whether the daemon proves window PoSts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Poster {
+    /// Sealing only.
+    No,
+    /// Sealing and window PoSt.
+    Also,
+    /// Window PoSt only.
+    Only,
+}
+
 async fn run_daemon(
     home: &Path,
     config: ManagerConfig,
     proof_check: ProofCheck,
-    poster: bool,
+    poster: Poster,
 ) -> anyhow::Result<()> {
-    let mut running = manager::start(StartOptions {
+    let options = StartOptions {
         home: home.to_owned(),
         config,
         proof_check,
         commit_tick: Duration::from_secs(1),
-    })
-    .await?;
-    if poster {
+    };
+    let mut running = match poster {
+        Poster::Only => {
+            let running = manager::start_poster(options).await?;
+            println!("a PoSt-only manager: worker methods are refused here");
+            running
+        }
+        _ => manager::start(options).await?,
+    };
+    if poster == Poster::Also {
         let runners = running
             .start_window_post()
             .context("start the window PoSt runners")?;
@@ -790,7 +811,7 @@ async fn devnet(
         } else {
             ProofCheck::Real
         },
-        false,
+        Poster::No,
     )
     .await
 }
@@ -814,6 +835,7 @@ fn main() -> anyhow::Result<()> {
             Command::Daemon(DaemonCommand::Run {
                 fake_proofs,
                 poster,
+                poster_only,
             }) => {
                 let config = load_config(&home)?;
                 run_daemon(
@@ -824,7 +846,13 @@ fn main() -> anyhow::Result<()> {
                     } else {
                         ProofCheck::Real
                     },
-                    poster,
+                    if poster_only {
+                        Poster::Only
+                    } else if poster {
+                        Poster::Also
+                    } else {
+                        Poster::No
+                    },
                 )
                 .await
             }

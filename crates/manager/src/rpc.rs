@@ -686,6 +686,31 @@ pub const METHODS: &[&str] = &[
     admin::VERSION,
 ];
 
+/// Whether `method` is one a sealing worker calls (what a PoSt-only manager refuses).
+pub fn is_worker_method(method: &str) -> bool {
+    METHODS.contains(&method) && !method_is_operators(method)
+}
+
+fn method_is_operators(method: &str) -> bool {
+    [
+        admin::LIST_SECTORS,
+        admin::SECTOR_STATE,
+        admin::ABORT_SECTOR,
+        admin::RESTORE_SECTOR,
+        admin::FINALIZE_SECTOR,
+        admin::RESEND_PRE_COMMIT,
+        admin::RESEND_PROOF,
+        admin::STORE_LIST,
+        admin::STORE_RELEASE_RESERVED,
+        admin::WORKER_PING_INFO_LIST,
+        admin::CHAIN_HEAD,
+        admin::MINER_INFO,
+        admin::PROVING_DEADLINES,
+        admin::VERSION,
+    ]
+    .contains(&method)
+}
+
 fn permission_method_name(method: &str) -> &'static str {
     METHODS
         .iter()

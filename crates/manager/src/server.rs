@@ -24,6 +24,8 @@ pub struct ServerState {
     pub authority: TokenAuthority,
     /// Networks whose hosts may call worker methods without a token.
     pub tokenless_networks: Vec<Network>,
+    /// A PoSt-only manager (`daemon run --poster-only`): worker methods are refused.
+    pub poster_only: bool,
 }
 
 type Answer = hyper::Response<Full<Bytes>>;
@@ -174,7 +176,16 @@ async fn answer_one(state: &ServerState, call: Value, granted: &[Permission]) ->
     };
     let params = call.get("params").cloned().unwrap_or(Value::Null);
     let started = std::time::Instant::now();
-    let outcome = dispatch(&state.manager, method, params, granted).await;
+    let outcome = if state.poster_only && crate::rpc::is_worker_method(method) {
+        Err(crate::sealer::ApiError {
+            code: chain_client::rpc::METHOD_NOT_FOUND_CODE,
+            message: format!(
+                "{method} is not served here: this manager only proves PoSts; workers connect to the sealing manager"
+            ),
+        })
+    } else {
+        dispatch(&state.manager, method, params, granted).await
+    };
     let elapsed = started.elapsed();
     let id = id?;
     Some(match outcome {

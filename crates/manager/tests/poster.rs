@@ -1,7 +1,8 @@
-//! The manager's window PoSt runner (`daemon run --poster`) against a devnet with fake
-//! proofs: the genesis sectors in the persistent store are proven at every deadline
-//! that holds them, and `util proving deadlines` shows it; a sector whose files are
-//! missing from the store is skipped and becomes faulty.
+//! A PoSt-only manager (`daemon run --poster-only`; `--poster` runs the same runners
+//! beside sealing) against a devnet with fake proofs: it refuses worker methods; the
+//! genesis sectors in the persistent store are proven at every deadline that holds
+//! them, and `util proving deadlines` shows it; a sector whose files are missing from
+//! the store is skipped and becomes faulty.
 
 mod support;
 
@@ -50,17 +51,25 @@ async fn the_poster_proves_the_stored_sectors_and_skips_a_missing_one() {
     let mut config = support::test_config(&devnet, "sqlite://manager.db".to_owned(), &persist);
     config.miners[0].post.challenge_confidence = 1;
     config.miners[0].post.submit_confidence = 1;
-    let mut running = manager::start(StartOptions {
+    // A PoSt-only manager, as on a host of its own (`daemon run --poster-only`).
+    let running = manager::start_poster(StartOptions {
         home: home.path().to_owned(),
         config,
         proof_check: ProofCheck::Fake,
         commit_tick: Duration::from_millis(100),
     })
     .await
-    .expect("start the manager");
-    assert_eq!(running.start_window_post().expect("the runners"), 1);
+    .expect("start the PoSt-only manager");
     let token = running.issue_token(&chain_client::auth::Permission::ALL);
     let url = running.url();
+    let refused = support::RetryingClient::new(running.address, token.clone())
+        .call_once(
+            "Venus.AllocateSector",
+            serde_json::json!([{"AllowedMiners": [1000], "AllowedProofTypes": [5]}]),
+        )
+        .await
+        .expect_err("a PoSt-only manager refuses worker methods");
+    assert!(refused.contains("only proves PoSts"), "{refused}");
 
     // Two whole periods and a deadline (4 deadlines of 8 epochs, 0.1 s per epoch).
     let client = running.manager.chain.clone();

@@ -126,7 +126,11 @@ fn main() {
                 Duration::from_secs(60),
             )
             .await;
-            assert_eq!(passed.len(), replicas.len(), "every sector passes its check");
+            assert_eq!(
+                passed.len(),
+                replicas.len(),
+                "every sector passes its check"
+            );
             post::runner::snark_and_verify(
                 &backend,
                 post::runner::PostVerifier::Real,

@@ -252,6 +252,104 @@ async fn start_in(options: StartOptions, poster_only: bool) -> anyhow::Result<Ru
     })
 }
 
+/// `Venus.ProvingCheck`: each live sector of `deadline` checked now by making its
+/// vanilla window PoSt proof (with an arbitrary challenge) from the configured stores,
+/// within the miner's `CheckTimeout`.
+pub(crate) async fn proving_check(
+    manager: &Manager,
+    actor: u64,
+    deadline: u64,
+) -> Result<serde_json::Value, sealer::ApiError> {
+    use serde_json::json;
+    let address = fvm_shared::address::Address::new_id(actor);
+    let head = manager.chain.chain_head().await?;
+    let key = head.key();
+    let info = manager.chain.state_miner_info(&address, &key).await?;
+    let proof_type = proofs::api::RegisteredPoStProof::try_from(info.window_post_proof_type)
+        .map_err(|error| {
+            sealer::ApiError::invalid_params(format!("the miner's window PoSt proof type: {error}"))
+        })?;
+    let partitions = manager
+        .chain
+        .state_miner_partitions(&address, deadline, &key)
+        .await?;
+    let mut located = Vec::new();
+    let mut where_sector = std::collections::BTreeMap::new();
+    for (index, partition) in partitions.iter().enumerate() {
+        for sector in partition.live_sectors.iter() {
+            where_sector.insert(sector, index);
+        }
+    }
+    let mut numbers = fvm_ipld_bitfield::BitField::new();
+    for sector in where_sector.keys() {
+        numbers.set(*sector);
+    }
+    let on_chain = manager
+        .chain
+        .state_miner_sectors(&address, Some(&numbers), &key)
+        .await?;
+    let stores = post::runner::PersistStores {
+        roots: manager
+            .stores
+            .iter()
+            .map(|store| store.path.clone())
+            .collect(),
+    };
+    let mut unlocated = Vec::new();
+    for sector in on_chain {
+        let number = sector.sector_number;
+        let comm_r = fvm_shared::commcid::cid_to_replica_commitment_v1(&sector.sealed_cid);
+        match (
+            comm_r,
+            post::runner::ReplicaLocator::locate(&stores, actor, number),
+        ) {
+            (Ok(comm_r), Some((sealed_file, cache_dir))) => {
+                located.push(proofs::tasks::PostReplica {
+                    sector_id: proofs::api::SectorId::from(number),
+                    comm_r,
+                    cache_dir,
+                    sealed_file,
+                });
+            }
+            _ => unlocated.push(number),
+        }
+    }
+    let backend: Arc<dyn proofs::ProofBackend> = match manager.proof_check {
+        ProofCheck::Real => Arc::new(proofs::RealProofs::from_environment()),
+        ProofCheck::Fake => Arc::new(proofs::FakeProofs::new(proofs::FakeProofsConfig::default())),
+    };
+    let timeout = manager
+        .miners
+        .get(&actor)
+        .map_or(Duration::from_secs(60), |facts| {
+            facts.config.post.check_timeout
+        });
+    let mut seed = [0x5a; 32];
+    seed[31] &= 0x3f;
+    let (passed, _) =
+        post::runner::check_replicas(&backend, actor, proof_type, seed, located, timeout).await;
+    let rows: Vec<serde_json::Value> = where_sector
+        .iter()
+        .map(|(sector, partition)| {
+            let ok = passed.contains(sector);
+            json!({
+                "Deadline": deadline,
+                "Partition": partition,
+                "Sector": sector,
+                "Ok": ok,
+                "Reason": if ok {
+                    serde_json::Value::Null
+                } else if unlocated.contains(sector) {
+                    json!("no store holds its files")
+                } else {
+                    json!("its files failed the check (see the manager's log)")
+                },
+            })
+        })
+        .collect();
+    Ok(serde_json::Value::Array(rows))
+}
+
 /// Issues a token from the database's secret without starting a manager.
 pub async fn create_token(
     config: &config::ManagerConfig,

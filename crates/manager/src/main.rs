@@ -244,6 +244,13 @@ enum ProvingCommand {
     /// The window PoSt deadlines of the latest proving periods: partitions, sectors
     /// proven and skipped, proof time, messages, landed epoch, outcome.
     Deadlines,
+    /// A miner's current deadline and fault counts, from the chain.
+    Info { actor: u64 },
+    /// A miner's faulty sectors, with their deadline and partition.
+    Faults { actor: u64 },
+    /// Check the files of every live sector of one deadline now, as a window PoSt
+    /// would read them (admin).
+    Check { actor: u64, deadline: u64 },
 }
 
 #[derive(Subcommand, Debug)]
@@ -666,6 +673,60 @@ async fn util(home: &Path, command: UtilCommand) -> anyhow::Result<()> {
                 connection,
                 command: MinerCommand::Info { actor },
             } => (connection, admin::MINER_INFO, json!([actor]), None),
+            UtilCommand::Proving {
+                connection,
+                command: ProvingCommand::Info { actor },
+            } => (connection, admin::PROVING_INFO, json!([actor]), None),
+            UtilCommand::Proving {
+                connection,
+                command: ProvingCommand::Faults { actor },
+            } => (
+                connection,
+                admin::PROVING_FAULTS,
+                json!([actor]),
+                Some(|value: &Value| {
+                    let rows = value
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|row| {
+                            ["Deadline", "Partition", "Sector", "Recovering"]
+                                .iter()
+                                .map(|key| row[*key].to_string())
+                                .collect()
+                        })
+                        .collect();
+                    print_table(&["DEADLINE", "PARTITION", "SECTOR", "RECOVERING"], rows);
+                }),
+            ),
+            UtilCommand::Proving {
+                connection,
+                command: ProvingCommand::Check { actor, deadline },
+            } => (
+                connection,
+                admin::PROVING_CHECK,
+                json!([actor, deadline]),
+                Some(|value: &Value| {
+                    let rows = value
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|row| {
+                            ["Deadline", "Partition", "Sector", "Ok", "Reason"]
+                                .iter()
+                                .map(|key| match &row[*key] {
+                                    Value::String(text) => text.clone(),
+                                    Value::Null => "-".to_owned(),
+                                    other => other.to_string(),
+                                })
+                                .collect()
+                        })
+                        .collect();
+                    print_table(&["DEADLINE", "PARTITION", "SECTOR", "OK", "REASON"], rows);
+                }),
+            ),
             UtilCommand::Proving {
                 connection,
                 command: ProvingCommand::Deadlines,

@@ -43,6 +43,13 @@ pub mod admin {
     pub const VERSION: &str = "Venus.Version";
     /// `() → [DeadlineRecord]`: the window PoSt runners' latest deadlines, oldest first.
     pub const PROVING_DEADLINES: &str = "Venus.ProvingDeadlines";
+    /// `(actor) → the current deadline and the miner's fault counts`.
+    pub const PROVING_INFO: &str = "Venus.ProvingInfo";
+    /// `(actor) → [{Deadline, Partition, Sector, Recovering}]`: every faulty sector.
+    pub const PROVING_FAULTS: &str = "Venus.ProvingFaults";
+    /// `(actor, deadline) → [{Deadline, Partition, Sector, Ok, Reason}]`: each live
+    /// sector's files checked now as a window PoSt would read them.
+    pub const PROVING_CHECK: &str = "Venus.ProvingCheck";
 }
 
 /// The permission a method needs, or `None` for an unknown method.
@@ -82,7 +89,10 @@ pub fn permission_of(method: &str) -> Option<Permission> {
         | admin::CHAIN_HEAD
         | admin::MINER_INFO
         | admin::PROVING_DEADLINES
+        | admin::PROVING_INFO
+        | admin::PROVING_FAULTS
         | admin::VERSION => Read,
+        admin::PROVING_CHECK => Admin,
         admin::ABORT_SECTOR
         | admin::RESTORE_SECTOR
         | admin::FINALIZE_SECTOR
@@ -615,6 +625,74 @@ pub async fn dispatch(
             }))
         }
         admin::VERSION => Ok(json!(crate::VERSION)),
+        admin::PROVING_INFO => {
+            let actor: u64 = p.at(0, "actor")?;
+            let address = Address::new_id(actor);
+            let head = manager.chain.chain_head().await?;
+            let info = manager
+                .chain
+                .state_miner_proving_deadline(&address, &head.key())
+                .await?;
+            let faults = manager
+                .chain
+                .state_miner_faults(&address, &head.key())
+                .await?;
+            let recoveries = manager
+                .chain
+                .state_miner_recoveries(&address, &head.key())
+                .await?;
+            let partitions = manager
+                .chain
+                .state_miner_partitions(&address, info.index, &head.key())
+                .await?;
+            Ok(json!({
+                "Actor": actor,
+                "CurrentEpoch": info.current_epoch,
+                "PeriodStart": info.period_start,
+                "NextPeriodStart": info.period_start + info.wpost_proving_period,
+                "Deadline": info.index,
+                "Deadlines": info.wpost_period_deadlines,
+                "Open": info.open,
+                "Close": info.close,
+                "Challenge": info.challenge,
+                "FaultCutoff": info.fault_cutoff,
+                "Partitions": partitions.len(),
+                "Faults": faults.len(),
+                "Recovering": recoveries.len(),
+            }))
+        }
+        admin::PROVING_FAULTS => {
+            let actor: u64 = p.at(0, "actor")?;
+            let address = Address::new_id(actor);
+            let head = manager.chain.chain_head().await?;
+            let info = manager
+                .chain
+                .state_miner_proving_deadline(&address, &head.key())
+                .await?;
+            let mut rows = Vec::new();
+            for deadline in 0..info.wpost_period_deadlines {
+                let partitions = manager
+                    .chain
+                    .state_miner_partitions(&address, deadline, &head.key())
+                    .await?;
+                for (index, partition) in partitions.iter().enumerate() {
+                    for sector in partition.faulty_sectors.iter() {
+                        rows.push(json!({
+                            "Deadline": deadline,
+                            "Partition": index,
+                            "Sector": sector,
+                            "Recovering": partition.recovering_sectors.get(sector),
+                        }));
+                    }
+                }
+            }
+            Ok(Value::Array(rows))
+        }
+        admin::PROVING_CHECK => {
+            let actor: u64 = p.at(0, "actor")?;
+            let deadline: u64 = p.at(1, "deadline")?;
+            crate::proving_check(manager, actor, deadline).await
+        }
         admin::PROVING_DEADLINES => {
             let runners: Vec<post::runner::DeadlineRecords> = manager
                 .post_records
@@ -683,6 +761,9 @@ pub const METHODS: &[&str] = &[
     admin::CHAIN_HEAD,
     admin::MINER_INFO,
     admin::PROVING_DEADLINES,
+    admin::PROVING_INFO,
+    admin::PROVING_FAULTS,
+    admin::PROVING_CHECK,
     admin::VERSION,
 ];
 
@@ -706,6 +787,9 @@ fn method_is_operators(method: &str) -> bool {
         admin::CHAIN_HEAD,
         admin::MINER_INFO,
         admin::PROVING_DEADLINES,
+        admin::PROVING_INFO,
+        admin::PROVING_FAULTS,
+        admin::PROVING_CHECK,
         admin::VERSION,
     ]
     .contains(&method)

@@ -140,6 +140,49 @@ async fn the_poster_proves_the_stored_sectors_and_skips_a_missing_one() {
         .iter()
         .collect();
     assert_eq!(faults, vec![3]);
+    // The chain's view: the current deadline, the faults, a check of the files now.
+    let util = |arguments: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_sector-manager"))
+            .args(["--home"])
+            .arg(home.path())
+            .args([
+                "util", "proving", "--api", &url, "--token", &token, "--json",
+            ])
+            .args(arguments)
+            .output()
+            .expect("run util proving");
+        assert!(
+            output.status.success(),
+            "{arguments:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<Value>(&output.stdout).expect("JSON")
+    };
+    let info = util(&["info", "1000"]);
+    assert_eq!(info["Deadlines"], 4, "{info}");
+    assert_eq!(info["Faults"], 1, "{info}");
+    assert!(
+        info["Open"].as_i64() <= info["CurrentEpoch"].as_i64(),
+        "{info}"
+    );
+    let faults = util(&["faults", "1000"]);
+    assert_eq!(
+        faults,
+        serde_json::json!([{"Deadline": 3, "Partition": 0, "Sector": 3, "Recovering": false}])
+    );
+    let checked = util(&["check", "1000", "1"]);
+    assert_eq!(
+        checked
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|row| (row["Sector"].as_u64(), row["Ok"].as_bool()))
+            .collect::<Vec<_>>(),
+        vec![(Some(1), Some(true)), (Some(2), Some(true))]
+    );
+    let checked = util(&["check", "1000", "3"]);
+    assert_eq!(checked[0]["Sector"], 3);
+    assert_eq!(checked[0]["Ok"], false, "{checked}");
     // The table form prints too.
     let table = std::process::Command::new(env!("CARGO_BIN_EXE_sector-manager"))
         .args(["--home"])

@@ -396,6 +396,7 @@ impl<T: Transport + Clone + Send + Sync + 'static> WindowPostRunner<T> {
                         task.abort();
                     }
                     work.prepared = None;
+                    work.sent.clear();
                     work.progress = DeadlineProgress::NotStarted;
                     tracing::warn!(
                         deadline = deadline.index,
@@ -416,6 +417,7 @@ impl<T: Transport + Clone + Send + Sync + 'static> WindowPostRunner<T> {
                     if let Some(task) = work.proving.take() {
                         task.abort();
                     }
+                    // Nothing more is done for it; its record says it was missed.
                     work.progress = DeadlineProgress::Proven;
                     let mut missed = false;
                     self.record(&deadline, |record| {
@@ -511,9 +513,12 @@ impl<T: Transport + Clone + Send + Sync + 'static> WindowPostRunner<T> {
             return;
         };
         let settings = &self.prover.settings;
-        let mut sent = Vec::new();
+        // The messages pushed by an earlier try stand; only the rest are pushed (a
+        // partition already proven in this deadline would be refused a second time).
+        let mut sent = std::mem::take(&mut work.sent);
+        let before = sent.len();
         let mut failure = None;
-        for (number, message) in prepared.messages.iter().enumerate() {
+        for (number, message) in prepared.messages.iter().enumerate().skip(before) {
             let spec = chain_client::types::MessageSendSpec {
                 max_fee: settings.max_fee.clone(),
                 msg_uuid: String::new(),
@@ -532,18 +537,16 @@ impl<T: Transport + Clone + Send + Sync + 'static> WindowPostRunner<T> {
                 }
             }
         }
-        let cids: Vec<String> = sent.iter().map(ToString::to_string).collect();
+        let cids: Vec<String> = sent[before..].iter().map(ToString::to_string).collect();
+        work.sent = sent;
         match failure {
             None => {
                 tracing::info!(deadline = deadline.index, messages = ?cids, "window PoSt submitted");
-                work.sent = sent;
                 work.progress = DeadlineProgress::Submitted;
                 self.record(deadline, |record| record.messages.extend(cids));
             }
             Some(error) => {
-                // Messages already pushed stand; the proof is submitted again whole, and a
-                // partition proven twice is harmless.
-                tracing::warn!(deadline = deadline.index, %error, "submitting the window PoSt failed; trying again");
+                tracing::warn!(deadline = deadline.index, %error, "submitting the window PoSt failed; the rest is pushed at the next pass");
                 self.record(deadline, |record| {
                     record.messages.extend(cids);
                     record.last_error = Some(error);

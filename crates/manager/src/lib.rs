@@ -79,24 +79,8 @@ impl RunningManager {
     pub fn start_window_post(&mut self) -> anyhow::Result<usize> {
         use anyhow::Context as _;
         let manager = &self.manager;
-        let (backend, verifier): (Arc<dyn proofs::ProofBackend>, post::runner::PostVerifier) =
-            match manager.proof_check {
-                ProofCheck::Real => (
-                    Arc::new(proofs::RealProofs::from_environment()),
-                    post::runner::PostVerifier::Real,
-                ),
-                ProofCheck::Fake => (
-                    Arc::new(proofs::FakeProofs::new(proofs::FakeProofsConfig::default())),
-                    post::runner::PostVerifier::Fake,
-                ),
-            };
-        let locator = Arc::new(post::runner::PersistStores {
-            roots: manager
-                .stores
-                .iter()
-                .map(|store| store.path.clone())
-                .collect(),
-        });
+        let (backend, verifier) = post_prover(manager.proof_check);
+        let locator = Arc::new(persist_stores(manager));
         let mut started = 0;
         for facts in manager.miners.values() {
             let settings = &facts.config.post;
@@ -252,6 +236,34 @@ async fn start_in(options: StartOptions, poster_only: bool) -> anyhow::Result<Ru
     })
 }
 
+/// The built-in PoSt backend matching how this manager checks proofs, and the check
+/// that goes with it.
+fn post_prover(
+    proof_check: ProofCheck,
+) -> (Arc<dyn proofs::ProofBackend>, post::runner::PostVerifier) {
+    match proof_check {
+        ProofCheck::Real => (
+            Arc::new(proofs::RealProofs::from_environment()),
+            post::runner::PostVerifier::Real,
+        ),
+        ProofCheck::Fake => (
+            Arc::new(proofs::FakeProofs::new(proofs::FakeProofsConfig::default())),
+            post::runner::PostVerifier::Fake,
+        ),
+    }
+}
+
+/// The configured persistent stores, where PoSts find the replicas.
+fn persist_stores(manager: &Manager) -> post::runner::PersistStores {
+    post::runner::PersistStores {
+        roots: manager
+            .stores
+            .iter()
+            .map(|store| store.path.clone())
+            .collect(),
+    }
+}
+
 /// `Venus.ProvingCheck`: each live sector of `deadline` checked now by making its
 /// vanilla window PoSt proof (with an arbitrary challenge) from the configured stores,
 /// within the miner's `CheckTimeout`.
@@ -273,51 +285,23 @@ pub(crate) async fn proving_check(
         .chain
         .state_miner_partitions(&address, deadline, &key)
         .await?;
-    let mut located = Vec::new();
     let mut where_sector = std::collections::BTreeMap::new();
     for (index, partition) in partitions.iter().enumerate() {
         for sector in partition.live_sectors.iter() {
             where_sector.insert(sector, index);
         }
     }
-    let mut numbers = fvm_ipld_bitfield::BitField::new();
-    for sector in where_sector.keys() {
-        numbers.set(*sector);
-    }
-    let on_chain = manager
-        .chain
-        .state_miner_sectors(&address, Some(&numbers), &key)
-        .await?;
-    let stores = post::runner::PersistStores {
-        roots: manager
-            .stores
-            .iter()
-            .map(|store| store.path.clone())
-            .collect(),
-    };
-    let mut unlocated = Vec::new();
-    for sector in on_chain {
-        let number = sector.sector_number;
-        let comm_r = fvm_shared::commcid::cid_to_replica_commitment_v1(&sector.sealed_cid);
-        match (
-            comm_r,
-            post::runner::ReplicaLocator::locate(&stores, actor, number),
-        ) {
-            (Ok(comm_r), Some((sealed_file, cache_dir))) => {
-                located.push(proofs::tasks::PostReplica {
-                    sector_id: proofs::api::SectorId::from(number),
-                    comm_r,
-                    cache_dir,
-                    sealed_file,
-                });
-            }
-            _ => unlocated.push(number),
-        }
-    }
-    let backend: Arc<dyn proofs::ProofBackend> = match manager.proof_check {
-        ProofCheck::Real => Arc::new(proofs::RealProofs::from_environment()),
-        ProofCheck::Fake => Arc::new(proofs::FakeProofs::new(proofs::FakeProofsConfig::default())),
-    };
+    let sectors = where_sector.keys().copied().collect();
+    let (located, unlocated) = post::runner::locate_replicas(
+        &manager.chain,
+        &persist_stores(manager),
+        &address,
+        &sectors,
+        &key,
+    )
+    .await
+    .map_err(sealer::ApiError::temporary)?;
+    let (backend, _) = post_prover(manager.proof_check);
     let timeout = manager
         .miners
         .get(&actor)

@@ -455,8 +455,25 @@ fn text(value: &Value) -> String {
     match value {
         Value::Null => "-".to_owned(),
         Value::String(text) => text.clone(),
+        Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(","),
         other => other.to_string(),
     }
+}
+
+/// Prints an array of objects as a table: one row per object, one column per
+/// `(header, key)`.
+fn print_objects(value: &Value, columns: &[(&str, &str)]) {
+    let rows = value
+        .as_array()
+        .map(|objects| {
+            objects
+                .iter()
+                .map(|object| columns.iter().map(|(_, key)| text(&object[*key])).collect())
+                .collect()
+        })
+        .unwrap_or_default();
+    let headers: Vec<&str> = columns.iter().map(|(header, _)| *header).collect();
+    print_table(&headers, rows);
 }
 
 /// Prints an answer as a table for people.
@@ -685,19 +702,15 @@ async fn util(home: &Path, command: UtilCommand) -> anyhow::Result<()> {
                 admin::PROVING_FAULTS,
                 json!([actor]),
                 Some(|value: &Value| {
-                    let rows = value
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|row| {
-                            ["Deadline", "Partition", "Sector", "Recovering"]
-                                .iter()
-                                .map(|key| row[*key].to_string())
-                                .collect()
-                        })
-                        .collect();
-                    print_table(&["DEADLINE", "PARTITION", "SECTOR", "RECOVERING"], rows);
+                    print_objects(
+                        value,
+                        &[
+                            ("DEADLINE", "Deadline"),
+                            ("PARTITION", "Partition"),
+                            ("SECTOR", "Sector"),
+                            ("RECOVERING", "Recovering"),
+                        ],
+                    );
                 }),
             ),
             UtilCommand::Proving {
@@ -708,23 +721,16 @@ async fn util(home: &Path, command: UtilCommand) -> anyhow::Result<()> {
                 admin::PROVING_CHECK,
                 json!([actor, deadline]),
                 Some(|value: &Value| {
-                    let rows = value
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|row| {
-                            ["Deadline", "Partition", "Sector", "Ok", "Reason"]
-                                .iter()
-                                .map(|key| match &row[*key] {
-                                    Value::String(text) => text.clone(),
-                                    Value::Null => "-".to_owned(),
-                                    other => other.to_string(),
-                                })
-                                .collect()
-                        })
-                        .collect();
-                    print_table(&["DEADLINE", "PARTITION", "SECTOR", "OK", "REASON"], rows);
+                    print_objects(
+                        value,
+                        &[
+                            ("DEADLINE", "Deadline"),
+                            ("PARTITION", "Partition"),
+                            ("SECTOR", "Sector"),
+                            ("OK", "Ok"),
+                            ("REASON", "Reason"),
+                        ],
+                    );
                 }),
             ),
             UtilCommand::Proving {
@@ -735,61 +741,23 @@ async fn util(home: &Path, command: UtilCommand) -> anyhow::Result<()> {
                 admin::PROVING_DEADLINES,
                 json!([]),
                 Some(|value: &Value| {
-                    let text = |value: &Value| match value {
-                        Value::Null => "-".to_owned(),
-                        Value::String(text) => text.clone(),
-                        Value::Array(items) => items
-                            .iter()
-                            .map(|item| item.to_string())
-                            .collect::<Vec<_>>()
-                            .join(","),
-                        other => other.to_string(),
-                    };
-                    let rows = value
-                        .as_array()
-                        .map(|records| {
-                            records
-                                .iter()
-                                .map(|record| {
-                                    [
-                                        "miner",
-                                        "period_start",
-                                        "index",
-                                        "open",
-                                        "close",
-                                        "outcome",
-                                        "partitions",
-                                        "sectors_proven",
-                                        "sectors_skipped",
-                                        "proof_milliseconds",
-                                        "landed_epoch",
-                                        "recoveries_declared",
-                                        "last_error",
-                                    ]
-                                    .iter()
-                                    .map(|key| text(&record[*key]))
-                                    .collect()
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    print_table(
+                    print_objects(
+                        value,
                         &[
-                            "MINER",
-                            "PERIOD",
-                            "DEADLINE",
-                            "OPEN",
-                            "CLOSE",
-                            "OUTCOME",
-                            "PARTITIONS",
-                            "PROVEN",
-                            "SKIPPED",
-                            "PROOF MS",
-                            "LANDED",
-                            "RECOVERED",
-                            "ERROR",
+                            ("MINER", "miner"),
+                            ("PERIOD", "period_start"),
+                            ("DEADLINE", "index"),
+                            ("OPEN", "open"),
+                            ("CLOSE", "close"),
+                            ("OUTCOME", "outcome"),
+                            ("PARTITIONS", "partitions"),
+                            ("PROVEN", "sectors_proven"),
+                            ("SKIPPED", "sectors_skipped"),
+                            ("PROOF MS", "proof_milliseconds"),
+                            ("LANDED", "landed_epoch"),
+                            ("RECOVERED", "recoveries_declared"),
+                            ("ERROR", "last_error"),
                         ],
-                        rows,
                     );
                 }),
             ),

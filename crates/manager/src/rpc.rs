@@ -719,8 +719,8 @@ pub async fn dispatch(
     }
 }
 
-/// Every method this manager serves, with its permission.
-pub const METHODS: &[&str] = &[
+/// The methods sealing workers call (what a PoSt-only manager refuses).
+pub const WORKER_METHODS: &[&str] = &[
     names::ALLOCATE_SECTOR,
     names::ALLOCATE_SECTORS_BATCH,
     names::ACQUIRE_DEALS,
@@ -748,6 +748,10 @@ pub const METHODS: &[&str] = &[
     names::WDPOST_HEARTBEAT_JOBS,
     names::WDPOST_FINISH_JOB,
     names::SEALING_DEFAULTS,
+];
+
+/// The operators' methods.
+pub const OPERATOR_METHODS: &[&str] = &[
     admin::LIST_SECTORS,
     admin::SECTOR_STATE,
     admin::ABORT_SECTOR,
@@ -769,35 +773,13 @@ pub const METHODS: &[&str] = &[
 
 /// Whether `method` is one a sealing worker calls (what a PoSt-only manager refuses).
 pub fn is_worker_method(method: &str) -> bool {
-    METHODS.contains(&method) && !method_is_operators(method)
-}
-
-fn method_is_operators(method: &str) -> bool {
-    [
-        admin::LIST_SECTORS,
-        admin::SECTOR_STATE,
-        admin::ABORT_SECTOR,
-        admin::RESTORE_SECTOR,
-        admin::FINALIZE_SECTOR,
-        admin::RESEND_PRE_COMMIT,
-        admin::RESEND_PROOF,
-        admin::STORE_LIST,
-        admin::STORE_RELEASE_RESERVED,
-        admin::WORKER_PING_INFO_LIST,
-        admin::CHAIN_HEAD,
-        admin::MINER_INFO,
-        admin::PROVING_DEADLINES,
-        admin::PROVING_INFO,
-        admin::PROVING_FAULTS,
-        admin::PROVING_CHECK,
-        admin::VERSION,
-    ]
-    .contains(&method)
+    WORKER_METHODS.contains(&method)
 }
 
 fn permission_method_name(method: &str) -> &'static str {
-    METHODS
+    WORKER_METHODS
         .iter()
+        .chain(OPERATOR_METHODS)
         .copied()
         .find(|name| *name == method)
         .unwrap_or("Venus.Unknown")

@@ -317,22 +317,22 @@ impl Manager {
             return Ok(head);
         }
         let _reading = self.head_refresh.lock().await;
-        let now = std::time::Instant::now();
         // Another caller may have read it while this one waited for the lock.
-        if let Some(head) = self.head_read_since(now) {
+        if let Some(head) = self.head_read_since(std::time::Instant::now()) {
             return Ok(head);
         }
-        let head = self.chain.chain_head().await?;
-        if let Ok(mut cached) = self.head.lock() {
-            *cached = Some((now, head.clone()));
-        }
-        Ok(head)
+        self.read_head().await
     }
 
     /// The head read now, kept as the recent head for the calls that follow (so a head
     /// once used is never followed by an older one).
     async fn fresh_head(&self) -> Result<chain_client::types::TipSet, ApiError> {
         let _reading = self.head_refresh.lock().await;
+        self.read_head().await
+    }
+
+    /// Reads the head and keeps it as the recent one; the caller holds `head_refresh`.
+    async fn read_head(&self) -> Result<chain_client::types::TipSet, ApiError> {
         let now = std::time::Instant::now();
         let head = self.chain.chain_head().await?;
         if let Ok(mut cached) = self.head.lock() {

@@ -83,28 +83,29 @@ async fn the_poster_proves_the_stored_sectors_and_skips_a_missing_one() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_sector-manager"))
-        .args(["--home"])
-        .arg(home.path())
-        .args([
-            "util",
-            "proving",
-            "--api",
-            &url,
-            "--token",
-            &token,
-            "--json",
-            "deadlines",
-        ])
-        .output()
-        .await
-        .expect("run util proving deadlines");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let records: Vec<Value> = serde_json::from_slice(&output.stdout).expect("JSON records");
+    // `sector-manager util proving …` against this manager.
+    let proving = async |arguments: &[&str]| {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_sector-manager"))
+            .arg("--home")
+            .arg(home.path())
+            .args(["util", "proving", "--api", &url, "--token", &token])
+            .args(arguments)
+            .output()
+            .await
+            .expect("run util proving");
+        assert!(
+            output.status.success(),
+            "{arguments:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    };
+    let json = async |arguments: &[&str]| {
+        let mut with_json = vec!["--json"];
+        with_json.extend_from_slice(arguments);
+        serde_json::from_slice::<Value>(&proving(&with_json).await).expect("JSON")
+    };
+    let records: Vec<Value> = serde_json::from_value(json(&["deadlines"]).await).expect("records");
     let proven: Vec<&Value> = records
         .iter()
         .filter(|record| record["index"] == 1 && record["outcome"] == "proven")
@@ -141,36 +142,19 @@ async fn the_poster_proves_the_stored_sectors_and_skips_a_missing_one() {
         .collect();
     assert_eq!(faults, vec![3]);
     // The chain's view: the current deadline, the faults, a check of the files now.
-    let util = |arguments: &[&str]| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_sector-manager"))
-            .args(["--home"])
-            .arg(home.path())
-            .args([
-                "util", "proving", "--api", &url, "--token", &token, "--json",
-            ])
-            .args(arguments)
-            .output()
-            .expect("run util proving");
-        assert!(
-            output.status.success(),
-            "{arguments:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice::<Value>(&output.stdout).expect("JSON")
-    };
-    let info = util(&["info", "1000"]);
+    let info = json(&["info", "1000"]).await;
     assert_eq!(info["Deadlines"], 4, "{info}");
     assert_eq!(info["Faults"], 1, "{info}");
     assert!(
         info["Open"].as_i64() <= info["CurrentEpoch"].as_i64(),
         "{info}"
     );
-    let faults = util(&["faults", "1000"]);
+    let faults = json(&["faults", "1000"]).await;
     assert_eq!(
         faults,
         serde_json::json!([{"Deadline": 3, "Partition": 0, "Sector": 3, "Recovering": false}])
     );
-    let checked = util(&["check", "1000", "1"]);
+    let checked = json(&["check", "1000", "1"]).await;
     assert_eq!(
         checked
             .as_array()
@@ -180,25 +164,12 @@ async fn the_poster_proves_the_stored_sectors_and_skips_a_missing_one() {
             .collect::<Vec<_>>(),
         vec![(Some(1), Some(true)), (Some(2), Some(true))]
     );
-    let checked = util(&["check", "1000", "3"]);
+    let checked = json(&["check", "1000", "3"]).await;
     assert_eq!(checked[0]["Sector"], 3);
     assert_eq!(checked[0]["Ok"], false, "{checked}");
     // The table form prints too.
-    let table = std::process::Command::new(env!("CARGO_BIN_EXE_sector-manager"))
-        .args(["--home"])
-        .arg(home.path())
-        .args([
-            "util",
-            "proving",
-            "--api",
-            &url,
-            "--token",
-            &token,
-            "deadlines",
-        ])
-        .output()
-        .expect("run util proving deadlines");
-    let text = String::from_utf8_lossy(&table.stdout);
+    let table = proving(&["deadlines"]).await;
+    let text = String::from_utf8_lossy(&table);
     assert!(
         text.contains("DEADLINE") && text.contains("proven"),
         "{text}"

@@ -10,50 +10,17 @@
 #![allow(clippy::print_stdout, reason = "a benchmark prints what it measured")]
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use proofs::api::{RegisteredPoStProof, SectorId};
 use proofs::tasks::PostReplica;
 use proofs::{ProofBackend, RealProofs};
-use serde_json::json;
 
-const MINER: u64 = 1000;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
-fn seal(store: &Path, number: u64) -> [u8; 32] {
-    let run = |stage: &str, task: serde_json::Value| {
-        RealProofs::default()
-            .run(stage, task)
-            .unwrap_or_else(|error| panic!("{stage} of sector {number}: {error}"))
-    };
-    let name = format!("s-t0{MINER}-{number}");
-    for directory in ["staging", "cache", "sealed"] {
-        std::fs::create_dir_all(store.join(directory)).expect("a store directory");
-    }
-    let (staged, cache, sealed) = (
-        store.join("staging").join(&name),
-        store.join("cache").join(&name),
-        store.join("sealed").join(&name),
-    );
-    let pieces = run(
-        "add_pieces",
-        json!({"seal_proof_type": "StackedDrg2KiBV1_1", "staged_filepath": staged,
-               "pieces": [{"piece_file": "pledge", "payload_size": 0, "piece_size": 2048}]}),
-    );
-    let ticket = [number as u8; 32];
-    let pc1 = run(
-        "pc1",
-        json!({"registered_proof": "StackedDrg2KiBV1_1", "cache_path": cache, "in_path": staged,
-               "out_path": sealed, "prover_id": proofs::tasks::prover_id_of(MINER),
-               "sector_id": number, "ticket": ticket, "piece_infos": pieces}),
-    );
-    let pc2 = run(
-        "pc2",
-        json!({"pc1out": pc1, "cache_dir": cache, "sealed_file": sealed}),
-    );
-    serde_json::from_value(pc2["comm_r"].clone()).expect("comm_r")
-}
+use support::{MINER, cache_directory, seal, sealed_file};
 
 fn median(mut times: Vec<Duration>) -> Duration {
     times.sort_unstable();
@@ -65,22 +32,16 @@ fn main() {
         .ok()
         .and_then(|text| text.parse().ok())
         .unwrap_or(10);
-    worker::params::generate_missing_of(proofs::params::TestSectorSize::Size2KiB, |circuit| {
-        matches!(circuit, proofs::params::Circuit::PoSt(_))
-    })
-    .expect("the 2KiB PoSt parameters");
+    support::make_post_parameters();
     let store = tempfile::tempdir().expect("a store");
     let proof_type = RegisteredPoStProof::StackedDrgWindow2KiBV1_2;
     let replicas: Vec<PostReplica> = [1u64, 2]
         .iter()
-        .map(|number| {
-            let name = format!("s-t0{MINER}-{number}");
-            PostReplica {
-                sector_id: SectorId::from(*number),
-                comm_r: seal(store.path(), *number),
-                cache_dir: store.path().join("cache").join(&name),
-                sealed_file: store.path().join("sealed").join(&name),
-            }
+        .map(|number| PostReplica {
+            sector_id: SectorId::from(*number),
+            comm_r: seal(store.path(), *number),
+            cache_dir: cache_directory(store.path(), *number),
+            sealed_file: sealed_file(store.path(), *number),
         })
         .collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()

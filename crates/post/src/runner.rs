@@ -59,8 +59,7 @@ impl ReplicaLocator for PersistStores {
         let found = self
             .roots
             .iter()
-            .find(|root| root.join("sealed").join(&name).exists())
-            .or_else(|| self.roots.first())?;
+            .find(|root| root.join("sealed").join(&name).exists())?;
         Some((
             found.join("sealed").join(&name),
             found.join("cache").join(&name),
@@ -155,6 +154,14 @@ pub struct DeadlineRecord {
 
 /// The records of the latest deadlines, shared with whoever shows them.
 pub type DeadlineRecords = Arc<Mutex<VecDeque<DeadlineRecord>>>;
+
+/// What the chain says about the miner's window PoSts.
+struct PoStProofShape {
+    /// The proof type as the chain names it.
+    chain_type: fvm_shared::sector::RegisteredPoStProof,
+    /// Sectors per partition.
+    partition_sectors: u64,
+}
 
 /// A proof ready to be sent.
 struct PreparedProof {
@@ -614,18 +621,13 @@ impl<T: Transport + Clone + Send + Sync + 'static> WindowPostRunner<T> {
         let settings = Arc::clone(&self.prover.settings);
         let chain = &self.prover.chain;
         let partitions = self.prover.partitions(deadline.index, &head.key()).await?;
-        let candidates: BTreeSet<u64> = partitions
-            .iter()
-            .flat_map(|partition| {
-                partition
-                    .faulty
-                    .iter()
-                    .filter(|sector| partition.live.contains(sector))
-                    .filter(|sector| !partition.recovering.contains(sector))
-                    .copied()
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        // The sectors that could be declared if their files pass: the plan with every
+        // check passing.
+        let candidates: BTreeSet<u64> =
+            plan_recoveries(deadline, head.height, &partitions, |_| true)
+                .into_iter()
+                .flat_map(|plan| plan.sectors)
+                .collect();
         if candidates.is_empty() {
             return Ok(());
         }
@@ -635,7 +637,12 @@ impl<T: Transport + Clone + Send + Sync + 'static> WindowPostRunner<T> {
             seed[index % 32] ^= byte;
         }
         seed[31] &= 0x3f;
-        let good = self.prover.check(&candidates, &head.key(), seed).await?.0;
+        let (proof_type, _) = self.prover.proof_type(&head.key()).await?;
+        let good = self
+            .prover
+            .check(&candidates, &head.key(), proof_type, seed)
+            .await?
+            .0;
         let plans = plan_recoveries(deadline, head.height, &partitions, |sector| {
             good.contains(&sector)
         });
@@ -695,12 +702,14 @@ impl<T: Transport + Clone + Send + Sync + 'static> Prover<T> {
             .collect())
     }
 
-    /// Checks `sectors` by making their vanilla proofs for `seed`, each within the time
-    /// limit: the sectors that passed, and every passing sector's replica and proof.
+    /// Checks `sectors` by making their vanilla proofs of `proof_type` for `seed`, each
+    /// within the time limit: the sectors that passed, and every passing sector's
+    /// replica and proof.
     async fn check(
         &self,
         sectors: &BTreeSet<u64>,
         key: &chain_client::types::TipSetKey,
+        proof_type: proofs::api::RegisteredPoStProof,
         seed: [u8; 32],
     ) -> Result<
         (
@@ -709,7 +718,33 @@ impl<T: Transport + Clone + Send + Sync + 'static> Prover<T> {
         ),
         String,
     > {
-        let miner = miner_id(&self.settings.miner);
+        let (replicas, unlocated) = locate_replicas(
+            &self.chain,
+            self.locator.as_ref(),
+            &self.settings.miner,
+            sectors,
+            key,
+        )
+        .await?;
+        for sector in unlocated {
+            tracing::warn!(sector, "no store holds the sector's files");
+        }
+        Ok(check_replicas(
+            &self.backend,
+            miner_id(&self.settings.miner),
+            proof_type,
+            seed,
+            replicas,
+            self.settings.check_timeout,
+        )
+        .await)
+    }
+
+    /// The miner's window PoSt proof type and its sectors per partition at `key`.
+    async fn proof_type(
+        &self,
+        key: &chain_client::types::TipSetKey,
+    ) -> Result<(proofs::api::RegisteredPoStProof, PoStProofShape), String> {
         let info = self
             .chain
             .state_miner_info(&self.settings.miner, key)
@@ -717,42 +752,13 @@ impl<T: Transport + Clone + Send + Sync + 'static> Prover<T> {
             .map_err(|error| format!("read the miner's info: {error}"))?;
         let proof_type = proofs::api::RegisteredPoStProof::try_from(info.window_post_proof_type)
             .map_err(|error| format!("the miner's window PoSt proof type: {error}"))?;
-        let on_chain = self
-            .chain
-            .state_miner_sectors(&self.settings.miner, Some(&bitfield_of(sectors)), key)
-            .await
-            .map_err(|error| format!("read the sectors' commitments: {error}"))?;
-        let mut replicas = Vec::new();
-        for sector in on_chain {
-            let number = sector.sector_number;
-            let Ok(comm_r) = fvm_shared::commcid::cid_to_replica_commitment_v1(&sector.sealed_cid)
-            else {
-                tracing::warn!(
-                    sector = number,
-                    "the chain's sealed CID is not a replica commitment"
-                );
-                continue;
-            };
-            let Some((sealed_file, cache_dir)) = self.locator.locate(miner, number) else {
-                tracing::warn!(sector = number, "no store holds the sector's files");
-                continue;
-            };
-            replicas.push(PostReplica {
-                sector_id: proofs::api::SectorId::from(number),
-                comm_r,
-                cache_dir,
-                sealed_file,
-            });
-        }
-        Ok(check_replicas(
-            &self.backend,
-            miner,
+        Ok((
             proof_type,
-            seed,
-            replicas,
-            self.settings.check_timeout,
-        )
-        .await)
+            PoStProofShape {
+                chain_type: info.window_post_proof_type,
+                partition_sectors: info.window_post_partition_sectors,
+            },
+        ))
     }
 
     /// Makes `deadline`'s proof at the tipset `key`: checks, SNARKs, local verification,
@@ -799,17 +805,11 @@ impl<T: Transport + Clone + Send + Sync + 'static> Prover<T> {
             .state_get_randomness_from_tickets(POST_CHAIN_COMMIT, deadline.challenge, &[], &key)
             .await
             .map_err(|error| format!("draw the chain commitment: {error}"))?;
-        let info = self
-            .chain
-            .state_miner_info(&settings.miner, &key)
-            .await
-            .map_err(|error| format!("read the miner's info: {error}"))?;
-        let proof_type = proofs::api::RegisteredPoStProof::try_from(info.window_post_proof_type)
-            .map_err(|error| format!("the miner's window PoSt proof type: {error}"))?;
-        let (passed, checked) = self.check(&to_prove, &key, seed).await?;
+        let (proof_type, shape) = self.proof_type(&key).await?;
+        let (passed, checked) = self.check(&to_prove, &key, proof_type, seed).await?;
         let plans = plan_partitions(&partitions, |sector| passed.contains(&sector));
         let per_message = max_partitions_per_message(
-            info.window_post_partition_sectors,
+            shape.partition_sectors,
             settings.max_partitions_per_message,
         );
         let mut messages = Vec::new();
@@ -847,7 +847,7 @@ impl<T: Transport + Clone + Send + Sync + 'static> Prover<T> {
                 deadline.index,
                 &partitions,
                 &[PoStProof {
-                    post_proof: info.window_post_proof_type,
+                    post_proof: shape.chain_type,
                     proof_bytes,
                 }],
                 deadline.challenge,
@@ -984,4 +984,37 @@ pub async fn snark_and_verify(
     base64::engine::general_purpose::STANDARD
         .decode(encoded)
         .map_err(|error| format!("the proof is not base64: {error}"))
+}
+
+/// The replicas of `sectors` of `miner` at the tipset `key`: their commitments from the
+/// chain, their files from `locator`; and the sectors with no files on this host (or a
+/// sealed CID that is not a replica commitment).
+pub async fn locate_replicas<T: Transport>(
+    chain: &LotusClient<T>,
+    locator: &dyn ReplicaLocator,
+    miner: &Address,
+    sectors: &BTreeSet<u64>,
+    key: &chain_client::types::TipSetKey,
+) -> Result<(Vec<PostReplica>, Vec<u64>), String> {
+    let on_chain = chain
+        .state_miner_sectors(miner, Some(&bitfield_of(sectors)), key)
+        .await
+        .map_err(|error| format!("read the sectors' commitments: {error}"))?;
+    let miner = miner_id(miner);
+    let mut replicas = Vec::new();
+    let mut unlocated = Vec::new();
+    for sector in on_chain {
+        let number = sector.sector_number;
+        let comm_r = fvm_shared::commcid::cid_to_replica_commitment_v1(&sector.sealed_cid);
+        match (comm_r, locator.locate(miner, number)) {
+            (Ok(comm_r), Some((sealed_file, cache_dir))) => replicas.push(PostReplica {
+                sector_id: proofs::api::SectorId::from(number),
+                comm_r,
+                cache_dir,
+                sealed_file,
+            }),
+            _ => unlocated.push(number),
+        }
+    }
+    Ok((replicas, unlocated))
 }

@@ -4,7 +4,6 @@
 //! faulty; once the file is back a recovery is declared and the sector is proven again.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,10 +18,11 @@ use post::runner::{
     DeadlineOutcome, DeadlineRecord, PersistStores, PostVerifier, WindowPostRunner,
     WindowPostSettings,
 };
-use proofs::{ProofBackend as _, RealProofs};
-use serde_json::json;
+use proofs::RealProofs;
+use support::{MINER, seal, sealed_file};
 
-const MINER: u64 = 1000;
+mod support;
+
 const WORKER: u64 = 100;
 /// Two deadlines per 2 sectors (a 2KiB partition holds 2): sectors 1 and 2 in deadline
 /// 4, sectors 3 and 4 in deadline 6.
@@ -30,43 +30,6 @@ const SECTORS: [(u64, u64); 4] = [(1, 4), (2, 4), (3, 6), (4, 6)];
 /// The sector whose file goes missing.
 const DAMAGED: u64 = 3;
 const DAMAGED_DEADLINE: u64 = 6;
-
-/// Seals a real 2KiB committed-capacity sector into `store` as a worker persists it.
-fn seal(store: &Path, number: u64) -> [u8; 32] {
-    let run = |stage: &str, task: serde_json::Value| {
-        RealProofs::default()
-            .run(stage, task)
-            .unwrap_or_else(|error| panic!("{stage} of sector {number}: {error}"))
-    };
-    let name = format!("s-t0{MINER}-{number}");
-    let staged = store.join("staging").join(&name);
-    let cache = store.join("cache").join(&name);
-    let sealed = store.join("sealed").join(&name);
-    for directory in ["staging", "cache", "sealed"] {
-        std::fs::create_dir_all(store.join(directory)).expect("a store directory");
-    }
-    let pieces = run(
-        "add_pieces",
-        json!({"seal_proof_type": "StackedDrg2KiBV1_1", "staged_filepath": staged,
-               "pieces": [{"piece_file": "pledge", "payload_size": 0, "piece_size": 2048}]}),
-    );
-    let ticket = [number as u8; 32];
-    let pc1 = run(
-        "pc1",
-        json!({"registered_proof": "StackedDrg2KiBV1_1", "cache_path": cache, "in_path": staged,
-               "out_path": sealed, "prover_id": proofs::tasks::prover_id_of(MINER),
-               "sector_id": number, "ticket": ticket, "piece_infos": pieces}),
-    );
-    let pc2 = run(
-        "pc2",
-        json!({"pc1out": pc1, "cache_dir": cache, "sealed_file": sealed}),
-    );
-    serde_json::from_value(pc2["comm_r"].clone()).expect("comm_r")
-}
-
-fn sealed_file(store: &Path, number: u64) -> PathBuf {
-    store.join("sealed").join(format!("s-t0{MINER}-{number}"))
-}
 
 struct Harness {
     client: LotusClient<HttpTransport>,
@@ -143,14 +106,9 @@ async fn three_proving_periods_are_proven_and_a_lost_file_is_skipped_then_recove
         .with_test_writer()
         .with_env_filter("post=info")
         .try_init();
-    tokio::task::spawn_blocking(|| {
-        worker::params::generate_missing_of(proofs::params::TestSectorSize::Size2KiB, |circuit| {
-            matches!(circuit, proofs::params::Circuit::PoSt(_))
-        })
-    })
-    .await
-    .expect("the parameter task")
-    .expect("the 2KiB PoSt parameters");
+    tokio::task::spawn_blocking(support::make_post_parameters)
+        .await
+        .expect("the parameter task");
     let store = tempfile::tempdir().expect("a persistent store");
     let root = store.path().to_path_buf();
     let genesis = tokio::task::spawn_blocking(move || {

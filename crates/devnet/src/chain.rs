@@ -78,12 +78,21 @@ pub enum RandomnessError {
     },
 }
 
+/// A storage miner that won a round: the block's miner and its winning PoSt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockAuthor {
+    /// The miner actor.
+    pub miner: Address,
+    /// Its winning PoSt, as the block header carries it.
+    pub win_post_proof: Vec<chain_client::types::PoStProof>,
+}
+
 /// Checks the proofs messages carry.
 pub trait ProofVerifier {
     /// Whether `seal` is a valid seal proof.
     fn verify(&self, seal: &proofs::SealToVerify) -> bool;
-    /// Whether `output` is a valid window PoSt of `task`.
-    fn verify_window_post(
+    /// Whether `output` is a valid PoSt of `task` (window or winning, by its proof type).
+    fn verify_post(
         &self,
         task: &proofs::tasks::PostTask,
         output: &proofs::tasks::PostOutput,
@@ -213,7 +222,7 @@ impl ExecutionContext for Context<'_> {
         task: &proofs::tasks::PostTask,
         output: &proofs::tasks::PostOutput,
     ) -> bool {
-        self.verifier.verify_window_post(task, output)
+        self.verifier.verify_post(task, output)
     }
 }
 
@@ -238,7 +247,7 @@ impl Chain {
             receipts: HashMap::new(),
             dropped: Vec::new(),
         };
-        let genesis = chain.make_tipset(0, &TipSetKey::head(), genesis_timestamp);
+        let genesis = chain.make_tipset(0, &TipSetKey::head(), genesis_timestamp, None);
         chain.known.insert(genesis.key(), genesis.clone());
         chain.states.insert(genesis.key(), state);
         chain.canonical.push(genesis);
@@ -520,10 +529,15 @@ impl Chain {
 
     /// Makes a tipset on the head: executes the head's messages, then includes the pool's
     /// messages that have waited long enough.
-    fn extend(&mut self, timestamp: u64, verifier: &dyn ProofVerifier) -> TipSet {
+    fn extend(
+        &mut self,
+        timestamp: u64,
+        verifier: &dyn ProofVerifier,
+        author: Option<&BlockAuthor>,
+    ) -> TipSet {
         let head = self.head().clone();
         let (state, receipts) = self.execute(&head, verifier);
-        let next = self.make_tipset(head.height + 1, &head.key(), timestamp);
+        let next = self.make_tipset(head.height + 1, &head.key(), timestamp, author);
         let (include, keep): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.pool)
             .into_iter()
             .partition(|pending| pending.ready <= next.height);
@@ -594,19 +608,25 @@ impl Chain {
         }
     }
 
-    fn make_tipset(&self, height: ChainEpoch, parents: &TipSetKey, timestamp: u64) -> TipSet {
+    fn make_tipset(
+        &self,
+        height: ChainEpoch,
+        parents: &TipSetKey,
+        timestamp: u64,
+        author: Option<&BlockAuthor>,
+    ) -> TipSet {
         let height_bytes = height.to_be_bytes();
         let fork_bytes = self.forks.to_be_bytes();
         let ticket = signature_like(&[&self.seed, b"ticket", &height_bytes, &fork_bytes]);
         let header = BlockHeader {
-            miner: Address::new_id(BLOCK_PRODUCER),
+            miner: author.map_or(Address::new_id(BLOCK_PRODUCER), |author| author.miner),
             ticket: Some(Ticket { vrf_proof: ticket }),
             election_proof: Some(ElectionProof {
                 win_count: 1,
                 vrf_proof: signature_like(&[&self.seed, b"election", &height_bytes, &fork_bytes]),
             }),
             beacon_entries: vec![self.beacon_entry(height)],
-            win_post_proof: vec![],
+            win_post_proof: author.map_or_else(Vec::new, |author| author.win_post_proof.clone()),
             parents: parents.0.clone(),
             parent_weight: height.into(),
             height,
@@ -626,9 +646,22 @@ impl Chain {
         }
     }
 
-    /// Makes the next tipset on the head at `timestamp`; returns the head change.
+    /// Makes the next tipset on the head at `timestamp`, from the devnet's own block
+    /// producer; returns the head change.
     pub fn produce(&mut self, timestamp: u64, verifier: &dyn ProofVerifier) -> Vec<HeadChange> {
-        let next = self.extend(timestamp, verifier);
+        self.produce_by(timestamp, verifier, None)
+    }
+
+    /// Makes the next tipset on the head at `timestamp`, its block mined by `author` (a
+    /// storage miner that won the round, with its winning PoSt) or, with none, by the
+    /// devnet's own producer; returns the head change.
+    pub fn produce_by(
+        &mut self,
+        timestamp: u64,
+        verifier: &dyn ProofVerifier,
+        author: Option<&BlockAuthor>,
+    ) -> Vec<HeadChange> {
+        let next = self.extend(timestamp, verifier, author);
         vec![HeadChange {
             change: HeadChangeType::Apply,
             tipset: next,
@@ -663,7 +696,7 @@ impl Chain {
         returned.append(&mut self.pool);
         self.pool = returned;
         for _ in 0..=depth {
-            let next = self.extend(timestamp, verifier);
+            let next = self.extend(timestamp, verifier, None);
             changes.push(HeadChange {
                 change: HeadChangeType::Apply,
                 tipset: next,
@@ -734,11 +767,7 @@ mod tests {
             true
         }
 
-        fn verify_window_post(
-            &self,
-            _: &proofs::tasks::PostTask,
-            _: &proofs::tasks::PostOutput,
-        ) -> bool {
+        fn verify_post(&self, _: &proofs::tasks::PostTask, _: &proofs::tasks::PostOutput) -> bool {
             true
         }
     }

@@ -6,6 +6,7 @@
 //!   ticket and beacon randomness as Lotus draws it.
 //! - [`auth`]: Lotus-style HS256 tokens with read/write/sign/admin.
 //! - [`faults`]: injected faults, deterministic from a seed.
+//! - [`mining`]: storage miners winning blocks with their winning PoSt service.
 //! - [`rpc`]: the methods.
 //! - [`world`]: the state messages change: the miner actor's sealing rules.
 //! - [`server`]: the HTTP and WebSocket server, `ChainNotify` channels included.
@@ -17,6 +18,7 @@
 pub use chain_client::auth;
 pub mod chain;
 pub mod faults;
+pub mod mining;
 pub mod rpc;
 pub mod server;
 pub mod world;
@@ -89,14 +91,14 @@ impl chain::ProofVerifier for ProofMode {
         }
     }
 
-    fn verify_window_post(
+    fn verify_post(
         &self,
         task: &proofs::tasks::PostTask,
         output: &proofs::tasks::PostOutput,
     ) -> bool {
         match self {
             ProofMode::Real => proofs::backend::verify_real_post(task, output) == Ok(true),
-            ProofMode::Fake => proofs::FakeProofs::verify_post("window_post", task, output),
+            ProofMode::Fake => proofs::FakeProofs::verify_post(task, output),
         }
     }
 }
@@ -138,7 +140,14 @@ pub struct State {
     stopping: tokio::sync::watch::Sender<bool>,
     /// How many calls the server has taken (fault injection numbers them).
     pub calls: std::sync::atomic::AtomicU64,
+    /// The storage miners taking part in block production.
+    block_miners: Mutex<Vec<mining::BlockMiner>>,
+    /// The latest rounds' outcomes, oldest first.
+    mining_records: Mutex<std::collections::VecDeque<mining::MiningRecord>>,
 }
+
+/// Mining records kept; older ones are forgotten.
+const MINING_RECORDS_KEPT: usize = 4096;
 
 /// The node's wallet: it signs for the devnet's accounts.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
@@ -190,6 +199,181 @@ impl State {
         };
         self.persist();
         self.publish(changes);
+    }
+
+    /// Makes one block at `timestamp` as [`State::produce`] does, after giving every
+    /// block miner its round: the first one elected whose winning PoSt verifies is the
+    /// block's author. The proofs are made without holding the chain, so the API keeps
+    /// answering meanwhile.
+    pub async fn produce_mined(&self, timestamp: u64) {
+        let miners = self
+            .block_miners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let round = self.chain().head().height + 1;
+        if miners.is_empty() || self.config.faults.reorganisation_at(round).is_some() {
+            self.produce(timestamp);
+            return;
+        }
+        // The winner's record waits until its block is made: a chain that moved on in
+        // the meantime makes the round too late instead.
+        let mut winner = None;
+        for miner in &miners {
+            match self.mine_round(miner, round).await {
+                Ok((author, outcome)) => {
+                    winner = Some((miner.miner_id, author, outcome));
+                    break;
+                }
+                Err(outcome) => self.record_mining(mining::MiningRecord {
+                    round,
+                    miner: miner.miner_id,
+                    outcome,
+                }),
+            }
+        }
+        let changes = {
+            let mut chain = self.chain();
+            let in_time = chain.head().height + 1 == round;
+            let author = match winner {
+                Some((miner, author, outcome)) => {
+                    self.record_mining(mining::MiningRecord {
+                        round,
+                        miner,
+                        outcome: if in_time {
+                            outcome
+                        } else {
+                            mining::MiningOutcome::TooLate
+                        },
+                    });
+                    Some(author).filter(|_| in_time)
+                }
+                None => None,
+            };
+            chain.produce_by(timestamp, &self.config.proofs, author.as_ref())
+        };
+        self.persist();
+        self.publish(changes);
+    }
+
+    /// One miner's round: its block authorship and outcome when it won, or what came of
+    /// it otherwise.
+    async fn mine_round(
+        &self,
+        miner: &mining::BlockMiner,
+        round: fvm_shared::clock::ChainEpoch,
+    ) -> Result<(chain::BlockAuthor, mining::MiningOutcome), mining::MiningOutcome> {
+        use mining::MiningOutcome;
+        let address = fvm_shared::address::Address::new_id(miner.miner_id);
+        let (base, randomness) = {
+            let chain = self.chain();
+            let beacon = chain.beacon_entry(round);
+            if !mining::elected(&beacon.data, round, miner.miner_id, miner.win_probability) {
+                return Err(MiningOutcome::NotElected);
+            }
+            let key = chain.head().key();
+            let actor = rpc::miner_at(&chain, &address, &key).map_err(|error| {
+                MiningOutcome::NotEligible {
+                    reason: error.message,
+                }
+            })?;
+            let base = rpc::mining_base_info(&chain, actor, &address, round)
+                .map_err(|error| MiningOutcome::NotEligible {
+                    reason: error.message,
+                })?
+                .ok_or_else(|| MiningOutcome::NotEligible {
+                    reason: "the miner has no provable sector".to_owned(),
+                })?;
+            let randomness = rpc::winning_randomness(&beacon.data, round, miner.miner_id);
+            (base, randomness)
+        };
+        let request = mining::WinningProofRequest {
+            miner: address,
+            sectors: base.sectors.clone(),
+            randomness,
+            round,
+        };
+        let started = std::time::Instant::now();
+        let answer =
+            tokio::time::timeout(miner.proof_timeout, miner.prover.compute_proof(request)).await;
+        let proof_ms = started.elapsed().as_millis() as u64;
+        let proofs = match answer {
+            Ok(Ok(proofs)) => proofs,
+            Ok(Err(reason)) => return Err(MiningOutcome::ProofFailed { reason }),
+            Err(_) => {
+                return Err(MiningOutcome::ProofFailed {
+                    reason: format!("no proof within {:?}", miner.proof_timeout),
+                });
+            }
+        };
+        let task = winning_task(miner.miner_id, &base, randomness, base.sector_size);
+        let verifier = self.config.proofs;
+        let to_check = proofs.clone();
+        let verified = tokio::task::spawn_blocking(move || {
+            let Some(task) = task else {
+                return false;
+            };
+            use base64::Engine as _;
+            let output = proofs::tasks::PostOutput {
+                proofs: to_check
+                    .iter()
+                    .map(|proof| {
+                        base64::engine::general_purpose::STANDARD.encode(&proof.proof_bytes)
+                    })
+                    .collect(),
+                faults: Vec::new(),
+            };
+            chain::ProofVerifier::verify_post(&verifier, &task, &output)
+        })
+        .await
+        .unwrap_or(false);
+        if !verified {
+            return Err(MiningOutcome::ProofRejected { proof_ms });
+        }
+        Ok((
+            chain::BlockAuthor {
+                miner: address,
+                win_post_proof: proofs,
+            },
+            MiningOutcome::Won {
+                proof_ms,
+                sectors: base
+                    .sectors
+                    .iter()
+                    .map(|sector| sector.sector_number)
+                    .collect(),
+            },
+        ))
+    }
+
+    fn record_mining(&self, record: mining::MiningRecord) {
+        tracing::debug!(?record, "mining round");
+        let mut records = self
+            .mining_records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        records.push_back(record);
+        while records.len() > MINING_RECORDS_KEPT {
+            records.pop_front();
+        }
+    }
+
+    /// Adds a storage miner to block production, from the next round on.
+    pub fn add_block_miner(&self, miner: mining::BlockMiner) {
+        self.block_miners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(miner);
+    }
+
+    /// The latest rounds' outcomes, oldest first.
+    pub fn mining_records(&self) -> Vec<mining::MiningRecord> {
+        self.mining_records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Replaces the top `depth` tipsets with a heavier fork and publishes the change.
@@ -254,6 +438,38 @@ impl State {
         // No subscriber is not an error: nobody is listening yet.
         let _ = self.head_changes.send(changes);
     }
+}
+
+/// The winning PoSt a block's verifier checks: the challenged sectors' commitments (no
+/// files), the round's randomness. `None` when a sector's CID is not a replica
+/// commitment or the sector size has no winning PoSt.
+fn winning_task(
+    miner_id: u64,
+    base: &chain_client::types::MiningBaseInfo,
+    randomness: [u8; 32],
+    sector_size: u64,
+) -> Option<proofs::tasks::PostTask> {
+    let proof_type = rpc::winning_post_proof(sector_size)?;
+    let replicas = base
+        .sectors
+        .iter()
+        .map(|sector| {
+            let comm_r =
+                fvm_shared::commcid::cid_to_replica_commitment_v1(&sector.sealed_cid).ok()?;
+            Some(proofs::tasks::PostReplica {
+                sector_id: proofs::api::SectorId::from(sector.sector_number),
+                comm_r,
+                cache_dir: std::path::PathBuf::new(),
+                sealed_file: std::path::PathBuf::new(),
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(proofs::tasks::PostTask {
+        miner_id,
+        proof_type,
+        replicas,
+        seed: randomness,
+    })
 }
 
 fn now_seconds() -> u64 {
@@ -414,6 +630,8 @@ pub async fn start(mut config: DevnetConfig, listen: SocketAddr) -> std::io::Res
         chain: Mutex::new(chain),
         head_changes,
         calls: std::sync::atomic::AtomicU64::new(0),
+        block_miners: Mutex::new(Vec::new()),
+        mining_records: Mutex::new(std::collections::VecDeque::new()),
         config,
     });
     state.persist();
@@ -424,10 +642,12 @@ pub async fn start(mut config: DevnetConfig, listen: SocketAddr) -> std::io::Res
         let producer = Arc::clone(&state);
         tasks.push(tokio::spawn(async move {
             let mut ticks = tokio::time::interval(producer.config.block_time);
+            // A round that waited for a winning PoSt does not make the next ones burst.
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             ticks.tick().await;
             loop {
                 ticks.tick().await;
-                producer.produce(now_seconds());
+                producer.produce_mined(now_seconds()).await;
             }
         }));
     }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 use devnet::faults::FaultPlan;
+use devnet::mining::{BlockMiner, JsonRpcWinningProver};
 use devnet::{DevnetConfig, ProofMode};
 use fvm_shared::sector::RegisteredSealProof;
 
@@ -52,6 +53,17 @@ struct Arguments {
     /// max_rpc_latency_ms).
     #[arg(long)]
     faults: Option<PathBuf>,
+    /// Let the miner win blocks: each round it is elected with `--win-probability`, and
+    /// its winning PoSt is asked of this sector manager (`TOKEN:http://host:port/rpc/v0`,
+    /// a write token; the manager runs `daemon run --miner`).
+    #[arg(long)]
+    winning_post_from: Option<String>,
+    /// The miner's chance of being elected in a round, from 0 to 1.
+    #[arg(long, default_value_t = 0.5)]
+    win_probability: f64,
+    /// How long a round waits for the winning PoSt.
+    #[arg(long, default_value = "25s", value_parser = humantime::parse_duration)]
+    winning_post_timeout: Duration,
 }
 
 fn seal_proof(size: &str) -> anyhow::Result<RegisteredSealProof> {
@@ -96,6 +108,25 @@ async fn main() -> anyhow::Result<()> {
     let devnet = devnet::start(config, arguments.listen)
         .await
         .with_context(|| format!("start the devnet on {}", arguments.listen))?;
+    if let Some(connection) = &arguments.winning_post_from {
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&arguments.win_probability),
+            "--win-probability {} is not between 0 and 1",
+            arguments.win_probability
+        );
+        let prover = JsonRpcWinningProver::new(connection, arguments.winning_post_timeout)
+            .map_err(|error| anyhow::anyhow!("--winning-post-from: {error}"))?;
+        devnet.state().add_block_miner(BlockMiner {
+            miner_id: arguments.miner_id,
+            win_probability: arguments.win_probability,
+            prover: std::sync::Arc::new(prover),
+            proof_timeout: arguments.winning_post_timeout,
+        });
+        println!(
+            "t0{} mines blocks with winning PoSts from the sector manager",
+            arguments.miner_id
+        );
+    }
     println!("listening on {}", devnet.address);
     println!(
         "miner: t0{} (worker t0{})",

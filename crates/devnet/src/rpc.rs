@@ -184,7 +184,7 @@ fn cid_parameter(method: &str, params: &[Value], index: usize) -> Result<Cid, Me
 }
 
 /// The miner actor at `address` in the state read at `key`.
-fn miner_at<'a>(
+pub(crate) fn miner_at<'a>(
     chain: &'a Chain,
     address: &Address,
     key: &TipSetKey,
@@ -294,7 +294,7 @@ fn empty_message() -> Message {
 }
 
 /// The winning PoSt proof of a sector size.
-fn winning_post_proof(sector_size: u64) -> Option<proofs::api::RegisteredPoStProof> {
+pub(crate) fn winning_post_proof(sector_size: u64) -> Option<proofs::api::RegisteredPoStProof> {
     use proofs::api::RegisteredPoStProof::*;
     Some(match sector_size {
         2048 => StackedDrgWinning2KiBV1,
@@ -306,10 +306,24 @@ fn winning_post_proof(sector_size: u64) -> Option<proofs::api::RegisteredPoStPro
     })
 }
 
+/// The winning PoSt challenge randomness of `miner_id` at `round`, drawn as a miner
+/// draws it locally (domain 3, the round's beacon, the miner's address), made a field
+/// element as the proofs need it.
+pub fn winning_randomness(beacon_data: &[u8], round: ChainEpoch, miner_id: u64) -> [u8; 32] {
+    let mut randomness = Chain::draw(
+        3,
+        &blake2b(&[beacon_data]),
+        round,
+        &crate::world::miner_entropy(miner_id),
+    );
+    randomness[31] &= 0x3f;
+    randomness
+}
+
 /// What a miner needs to mine `round`: its challenged sectors (chosen by the proofs'
 /// own sector challenge from the round's beacon, as Lotus does) and the beacon entries.
 /// `None` when it has no provable sector.
-fn mining_base_info(
+pub(crate) fn mining_base_info(
     chain: &Chain,
     miner: &MinerActor,
     address: &Address,
@@ -327,13 +341,7 @@ fn mining_base_info(
         return Ok(None);
     }
     let beacon = chain.beacon_entry(round);
-    let mut randomness = Chain::draw(
-        3,
-        &blake2b(&[&beacon.data]),
-        round,
-        &crate::world::miner_entropy(miner_id),
-    );
-    randomness[31] &= 0x3f;
+    let randomness = winning_randomness(&beacon.data, round, miner_id);
     let proof = winning_post_proof(miner.info.sector_size).ok_or_else(|| {
         MethodError::failed(format!(
             "no winning PoSt for sectors of {} bytes",

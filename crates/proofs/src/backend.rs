@@ -35,8 +35,8 @@ use filecoin_proofs_api::update::{
 };
 use filecoin_proofs_api::{
     Commitment, PaddedBytesAmount, PartitionProofBytes, PieceInfo, PoStType, PrivateReplicaInfo,
-    ProverId, PublicReplicaInfo, RegisteredSealProof, RegisteredUpdateProof, SectorId,
-    StorageProofsError, Ticket, UnpaddedByteIndex, UnpaddedBytesAmount,
+    ProverId, PublicReplicaInfo, RegisteredPoStProof, RegisteredSealProof, RegisteredUpdateProof,
+    SectorId, StorageProofsError, Ticket, UnpaddedByteIndex, UnpaddedBytesAmount,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -703,10 +703,10 @@ impl FakeProofs {
         proof
     }
 
-    /// Whether `output` is the fake PoSt of `task` (`stage` is `window_post` or
-    /// `winning_post`); the real verifier rejects it.
-    pub fn verify_post(stage: &str, task: &PostTask, output: &PostOutput) -> bool {
-        output.proofs.first() == Some(&fake_post_proof(stage, task))
+    /// Whether `output` is the fake PoSt of `task` (a window or winning PoSt, by its
+    /// proof type); the real verifier rejects it.
+    pub fn verify_post(task: &PostTask, output: &PostOutput) -> bool {
+        output.proofs.first() == Some(&fake_post_proof(post_stage(task.proof_type), task))
     }
 
     fn injected_failure(&self, stage: &str, task: &Value) -> Option<String> {
@@ -916,10 +916,7 @@ impl FakeProofs {
                     .collect();
                 // The same proof a one-shot PoSt of these sectors gives, so a split PoSt
                 // passes the same fake check.
-                let stage = match task.proof_type.typ() {
-                    PoStType::Window => "window_post",
-                    PoStType::Winning => "winning_post",
-                };
+                let stage = post_stage(task.proof_type);
                 let digest = fake_digest(&json!([stage, task.miner_id, task.seed, sectors]));
                 encode(&PostOutput {
                     proofs: vec![base64::engine::general_purpose::STANDARD.encode(digest)],
@@ -966,6 +963,14 @@ fn write_stand_in(path: &Path, bytes: u64) -> Result<(), String> {
 
 /// The fake backend's PoSt proof of `task`, base64: a digest of the stage, the miner,
 /// the seed and the sectors.
+/// The one-shot stage that makes a PoSt of `proof_type`: `window_post` or `winning_post`.
+pub fn post_stage(proof_type: RegisteredPoStProof) -> &'static str {
+    match proof_type.typ() {
+        PoStType::Window => "window_post",
+        PoStType::Winning => "winning_post",
+    }
+}
+
 fn fake_post_proof(stage: &str, task: &PostTask) -> String {
     use base64::Engine as _;
     let sectors: Vec<u64> = task

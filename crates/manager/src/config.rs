@@ -464,7 +464,7 @@ impl Default for PostConfig {
     }
 }
 
-/// `[Miners.Proof]`.
+/// `[Miners.Proof]`: the winning PoSt service (`sector-manager daemon run --miner`).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
 pub struct ProofConfig {
@@ -771,6 +771,11 @@ TokenlessWorkerNetworks = []
 # SubmitConfidence = 4              # epochs after a deadline opens before it is sent
 # MaxPartitionsPerPoStMessage = 0   # 0: the network's limit
 # CheckTimeout = "1m"               # one sector's file check; slower ones are skipped
+#
+# Winning PoSt for block producers, served by `sector-manager daemon run --miner`
+# (Venus.ComputeWinningPoSt; the file checks use CheckTimeout above).
+# [Miners.Proof]
+# Enabled = true
 "#;
 
 #[cfg(test)]

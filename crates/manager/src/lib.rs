@@ -130,6 +130,46 @@ impl RunningManager {
         Ok(started)
     }
 
+    /// Starts the winning PoSt service of every miner whose `[Miners.Proof]` is enabled
+    /// (`daemon run --miner`): block producers call `Venus.ComputeWinningPoSt`. With
+    /// `warm_up`, each proves one of its miner's sectors in the background right away, so
+    /// the parameters are loaded and the stores read before the first round needs them.
+    pub fn start_winning_post(&mut self, warm_up: bool) -> usize {
+        let manager = &self.manager;
+        let (backend, verifier) = post_prover(manager.proof_check);
+        let locator = Arc::new(persist_stores(manager));
+        let mut started = 0;
+        for facts in manager.miners.values() {
+            if !facts.config.proof.enabled {
+                continue;
+            }
+            let service = Arc::new(post::winning::WinningPostService::new(
+                facts.address,
+                Arc::clone(&backend),
+                verifier,
+                locator.clone(),
+                facts.config.post.check_timeout,
+            ));
+            manager.add_winning_service(Arc::clone(&service));
+            tracing::info!(miner = %facts.address, "winning PoSt service started");
+            started += 1;
+            if warm_up {
+                let chain = manager.chain.clone();
+                self.tasks.push(tokio::spawn(async move {
+                    match service.warm_up(&chain).await {
+                        Ok(took) => {
+                            tracing::info!(miner = %service.miner(), ?took, "winning PoSt warmed up");
+                        }
+                        Err(error) => {
+                            tracing::warn!(miner = %service.miner(), %error, "the winning PoSt warm-up did not prove a sector");
+                        }
+                    }
+                }));
+            }
+        }
+        started
+    }
+
     /// Stops serving and waits for the tasks to end.
     pub async fn stop(mut self) {
         self.stop.send_replace(true);

@@ -77,9 +77,17 @@ enum DaemonCommand {
         /// Also prove the window PoSts of every miner whose `[Miners.PoSt]` is enabled.
         #[arg(long)]
         poster: bool,
-        /// Only prove window PoSts (a host of its own): no sealing, worker methods refused.
+        /// Only prove PoSts (a host of its own): no sealing, worker methods refused.
         #[arg(long, conflicts_with = "poster")]
         poster_only: bool,
+        /// Also serve winning PoSts to block producers (`Venus.ComputeWinningPoSt`) for
+        /// every miner whose `[Miners.Proof]` is enabled.
+        #[arg(long)]
+        miner: bool,
+        /// With `--miner`: prove one sector of each miner at start, so the first round
+        /// finds the parameters loaded and the stores read (`--warmup=false` skips it).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, requires = "miner")]
+        warmup: bool,
     },
 }
 
@@ -155,7 +163,7 @@ enum UtilCommand {
         #[command(subcommand)]
         command: MinerCommand,
     },
-    /// Window PoSt (with `daemon run --poster`).
+    /// Window PoSt (with `daemon run --poster`) and winning PoSt (with `--miner`).
     Proving {
         #[command(flatten)]
         connection: Connection,
@@ -251,6 +259,9 @@ enum ProvingCommand {
     /// Check the files of every live sector of one deadline now, as a window PoSt
     /// would read them (admin).
     Check { actor: u64, deadline: u64 },
+    /// The winning PoSt services' latest rounds and warm-ups (with `daemon run --miner`):
+    /// round, sectors, time taken and any error.
+    Winning,
 }
 
 #[derive(Subcommand, Debug)]
@@ -331,11 +342,24 @@ enum Poster {
     Only,
 }
 
+/// Whether the daemon serves winning PoSts, and whether it warms them up at start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WinningPost {
+    /// Not served.
+    Off,
+    /// Served for the miners whose `[Miners.Proof]` is enabled.
+    On {
+        /// Prove one sector per miner at start.
+        warm_up: bool,
+    },
+}
+
 async fn run_daemon(
     home: &Path,
     config: ManagerConfig,
     proof_check: ProofCheck,
     poster: Poster,
+    winning: WinningPost,
 ) -> anyhow::Result<()> {
     let options = StartOptions {
         home: home.to_owned(),
@@ -356,6 +380,10 @@ async fn run_daemon(
             .start_window_post()
             .context("start the window PoSt runners")?;
         println!("proving the window PoSts of {runners} miner(s)");
+    }
+    if let WinningPost::On { warm_up } = winning {
+        let services = running.start_winning_post(warm_up);
+        println!("serving the winning PoSts of {services} miner(s)");
     }
     write_connection_files(home, &running.url(), &running.issue_token(&Permission::ALL))?;
     println!("sector-manager is serving on {}", running.url());
@@ -735,6 +763,27 @@ async fn util(home: &Path, command: UtilCommand) -> anyhow::Result<()> {
             ),
             UtilCommand::Proving {
                 connection,
+                command: ProvingCommand::Winning,
+            } => (
+                connection,
+                admin::PROVING_WINNING,
+                json!([]),
+                Some(|value: &Value| {
+                    print_objects(
+                        value,
+                        &[
+                            ("MINER", "Miner"),
+                            ("ROUND", "Round"),
+                            ("WARM-UP", "WarmUp"),
+                            ("SECTORS", "Sectors"),
+                            ("MS", "ElapsedMs"),
+                            ("ERROR", "Error"),
+                        ],
+                    );
+                }),
+            ),
+            UtilCommand::Proving {
+                connection,
                 command: ProvingCommand::Deadlines,
             } => (
                 connection,
@@ -841,6 +890,7 @@ async fn devnet(
             ProofCheck::Real
         },
         Poster::No,
+        WinningPost::Off,
     )
     .await
 }
@@ -865,6 +915,8 @@ fn main() -> anyhow::Result<()> {
                 fake_proofs,
                 poster,
                 poster_only,
+                miner,
+                warmup,
             }) => {
                 let config = load_config(&home)?;
                 run_daemon(
@@ -881,6 +933,11 @@ fn main() -> anyhow::Result<()> {
                         Poster::Also
                     } else {
                         Poster::No
+                    },
+                    if miner {
+                        WinningPost::On { warm_up: warmup }
+                    } else {
+                        WinningPost::Off
                     },
                 )
                 .await

@@ -50,6 +50,12 @@ pub mod admin {
     /// `(actor, deadline) → [{Deadline, Partition, Sector, Ok, Reason}]`: each live
     /// sector's files checked now as a window PoSt would read them.
     pub const PROVING_CHECK: &str = "Venus.ProvingCheck";
+    /// `(miner address, [ExtendedSectorInfo], randomness (base64), round) → [PoStProof]`:
+    /// a winning PoSt for a block producer (`daemon run --miner`), checked before it is
+    /// answered; the arguments are those of Lotus's `ComputeProof`, plus the miner.
+    pub const COMPUTE_WINNING_POST: &str = "Venus.ComputeWinningPoSt";
+    /// `() → [WinningRecord]`: the winning PoSt services' latest rounds and warm-ups.
+    pub const PROVING_WINNING: &str = "Venus.ProvingWinning";
 }
 
 /// The permission a method needs, or `None` for an unknown method.
@@ -91,7 +97,10 @@ pub fn permission_of(method: &str) -> Option<Permission> {
         | admin::PROVING_DEADLINES
         | admin::PROVING_INFO
         | admin::PROVING_FAULTS
+        | admin::PROVING_WINNING
         | admin::VERSION => Read,
+        // It costs seconds of every core: not for read-only tokens.
+        admin::COMPUTE_WINNING_POST => Write,
         admin::PROVING_CHECK => Admin,
         admin::ABORT_SECTOR
         | admin::RESTORE_SECTOR
@@ -133,6 +142,15 @@ impl Params {
             ))
         })
     }
+}
+
+/// 32 bytes of randomness from base64.
+fn decode_randomness(text: &str) -> Option<[u8; 32]> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()?;
+    bytes.try_into().ok()
 }
 
 fn to_value<T: Serialize>(value: T) -> Result<Value, ApiError> {
@@ -693,6 +711,43 @@ pub async fn dispatch(
             let deadline: u64 = p.at(1, "deadline")?;
             crate::proving_check(manager, actor, deadline).await
         }
+        admin::COMPUTE_WINNING_POST => {
+            let miner: String = p.at(0, "miner")?;
+            let miner = chain_client::lotus_json::address::parse(&miner).map_err(|error| {
+                ApiError::invalid_params(format!("{method}: parameter 1 (miner): {error}"))
+            })?;
+            let sectors: Vec<chain_client::types::ExtendedSectorInfo> = p.at(1, "sectors")?;
+            let randomness: String = p.at(2, "randomness")?;
+            let randomness = decode_randomness(&randomness).ok_or_else(|| {
+                ApiError::invalid_params(format!(
+                    "{method}: parameter 3 (randomness): 32 bytes in base64 expected"
+                ))
+            })?;
+            let round: i64 = p.at(3, "round")?;
+            let service = manager.winning_service(&miner).ok_or_else(|| {
+                ApiError::invalid_params(format!(
+                    "this manager makes no winning PoSt for {miner}: set [Miners.Proof] Enabled = true for it and run `daemon run --miner`"
+                ))
+            })?;
+            let proofs = service
+                .prove(&sectors, randomness, round)
+                .await
+                .map_err(|error| ApiError::temporary(error.to_string()))?;
+            to_value(proofs)
+        }
+        admin::PROVING_WINNING => {
+            let mut rows = Vec::new();
+            for service in manager.winning_services() {
+                for record in service.records() {
+                    let mut row = to_value(record)?;
+                    if let Some(fields) = row.as_object_mut() {
+                        fields.insert("Miner".to_owned(), json!(service.miner().to_string()));
+                    }
+                    rows.push(row);
+                }
+            }
+            Ok(Value::Array(rows))
+        }
         admin::PROVING_DEADLINES => {
             let runners: Vec<post::runner::DeadlineRecords> = manager
                 .post_records
@@ -768,6 +823,8 @@ pub const OPERATOR_METHODS: &[&str] = &[
     admin::PROVING_INFO,
     admin::PROVING_FAULTS,
     admin::PROVING_CHECK,
+    admin::COMPUTE_WINNING_POST,
+    admin::PROVING_WINNING,
     admin::VERSION,
 ];
 

@@ -206,6 +206,8 @@ pub struct Manager {
     reads: ChainReadsAtTipset,
     /// The window PoSt runners' records by miner actor (`daemon run --poster`).
     pub post_records: std::sync::Mutex<BTreeMap<u64, post::runner::DeadlineRecords>>,
+    /// The winning PoSt services (`daemon run --miner`), by miner actor id.
+    winning: std::sync::Mutex<BTreeMap<u64, Arc<post::winning::WinningPostService>>>,
     /// The reservation ledger, loaded from the database on first use and written
     /// through: every change is recorded in the database while this lock is held.
     reservations: Mutex<Option<storage_alloc::ReservationLedger>>,
@@ -229,6 +231,38 @@ fn bytes32(bytes: &[u8]) -> Option<[u8; 32]> {
 }
 
 impl Manager {
+    /// Serves winning PoSts for `service`'s miner from now on.
+    pub fn add_winning_service(&self, service: Arc<post::winning::WinningPostService>) {
+        let actor = service.miner().id().unwrap_or_default();
+        self.winning
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(actor, service);
+    }
+
+    /// The winning PoSt service of `miner`, if this manager runs one.
+    pub fn winning_service(
+        &self,
+        miner: &Address,
+    ) -> Option<Arc<post::winning::WinningPostService>> {
+        let actor = miner.id().ok()?;
+        self.winning
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&actor)
+            .cloned()
+    }
+
+    /// Every winning PoSt service, by miner.
+    pub fn winning_services(&self) -> Vec<Arc<post::winning::WinningPostService>> {
+        self.winning
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
+
     /// A manager over `db` and `chain`, learning each configured miner's facts from the
     /// chain.
     pub async fn new(
@@ -303,6 +337,7 @@ impl Manager {
             head: std::sync::Mutex::new(None),
             head_refresh: Mutex::new(()),
             post_records: std::sync::Mutex::new(BTreeMap::new()),
+            winning: std::sync::Mutex::new(BTreeMap::new()),
             reads: ChainReadsAtTipset::default(),
             pending_reports: std::sync::Mutex::new(std::collections::HashMap::new()),
         })

@@ -2,7 +2,8 @@
 //! beside sealing) against a devnet with fake proofs: it refuses worker methods; the
 //! genesis sectors in the persistent store are proven at every deadline that holds
 //! them, and `util proving deadlines` shows it; a sector whose files are missing from
-//! the store is skipped and becomes faulty.
+//! the store is skipped and becomes faulty. With `--miner` it also serves winning PoSts:
+//! the devnet's block production asks it over JSON-RPC and the miner wins blocks.
 
 mod support;
 
@@ -51,8 +52,9 @@ async fn the_poster_proves_the_stored_sectors_and_skips_a_missing_one() {
     let mut config = support::test_config(&devnet, "sqlite://manager.db".to_owned(), &persist);
     config.miners[0].post.challenge_confidence = 1;
     config.miners[0].post.submit_confidence = 1;
-    // A PoSt-only manager, as on a host of its own (`daemon run --poster-only`).
-    let running = manager::start_poster(StartOptions {
+    config.miners[0].proof.enabled = true;
+    // A PoSt-only manager, as on a host of its own (`daemon run --poster-only --miner`).
+    let mut running = manager::start_poster(StartOptions {
         home: home.path().to_owned(),
         config,
         proof_check: ProofCheck::Fake,
@@ -70,6 +72,34 @@ async fn the_poster_proves_the_stored_sectors_and_skips_a_missing_one() {
         .await
         .expect_err("a PoSt-only manager refuses worker methods");
     assert!(refused.contains("only proves PoSts"), "{refused}");
+
+    // Winning PoSts for block producers, over JSON-RPC with a write token; a read-only
+    // token may not ask for one.
+    assert_eq!(running.start_winning_post(true), 1);
+    let read_only = running.issue_token(&[chain_client::auth::Permission::Read]);
+    let refused = support::RetryingClient::new(running.address, read_only)
+        .call_once(
+            "Venus.ComputeWinningPoSt",
+            serde_json::json!(["t01000", [], "AAAA", 1]),
+        )
+        .await
+        .expect_err("a read-only token cannot ask for a winning PoSt");
+    assert!(refused.contains("missing permission"), "{refused}");
+    let producer_token = running.issue_token(&[
+        chain_client::auth::Permission::Read,
+        chain_client::auth::Permission::Write,
+    ]);
+    let prover = devnet::mining::JsonRpcWinningProver::new(
+        &format!("{producer_token}:{url}"),
+        Duration::from_secs(10),
+    )
+    .expect("a winning PoSt client");
+    devnet.state().add_block_miner(devnet::mining::BlockMiner {
+        miner_id: MINER,
+        win_probability: 0.5,
+        prover: std::sync::Arc::new(prover),
+        proof_timeout: Duration::from_secs(5),
+    });
 
     // Two whole periods and a deadline (4 deadlines of 8 epochs, 0.1 s per epoch).
     let client = running.manager.chain.clone();
@@ -167,6 +197,48 @@ async fn the_poster_proves_the_stored_sectors_and_skips_a_missing_one() {
     let checked = json(&["check", "1000", "3"]).await;
     assert_eq!(checked[0]["Sector"], 3);
     assert_eq!(checked[0]["Ok"], false, "{checked}");
+    // The miner won blocks with proofs the devnet accepted; the rounds that failed are
+    // those whose challenge fell on sector 3 (no files here) before it became faulty.
+    let mining = devnet.state().mining_records();
+    let won: Vec<i64> = mining
+        .iter()
+        .filter(|record| matches!(record.outcome, devnet::mining::MiningOutcome::Won { .. }))
+        .map(|record| record.round)
+        .collect();
+    assert!(won.len() >= 5, "{mining:#?}");
+    for record in &mining {
+        match &record.outcome {
+            devnet::mining::MiningOutcome::Won { .. }
+            | devnet::mining::MiningOutcome::NotElected => {}
+            devnet::mining::MiningOutcome::ProofFailed { reason } => {
+                assert!(reason.contains("sectors [3]"), "{record:?}");
+            }
+            other => panic!("round {}: {other:?}", record.round),
+        }
+    }
+    for round in won.iter().take(3) {
+        let tipset = client
+            .chain_get_tipset_by_height(*round, &TipSetKey::head())
+            .await
+            .expect("a won round's tipset");
+        assert_eq!(
+            tipset.blocks[0].miner,
+            fvm_shared::address::Address::new_id(MINER)
+        );
+        assert_eq!(tipset.blocks[0].win_post_proof.len(), 1);
+    }
+    let winning: Vec<Value> =
+        serde_json::from_value(json(&["winning"]).await).expect("winning records");
+    assert_eq!(winning[0]["WarmUp"], true, "{winning:#?}");
+    assert_eq!(winning[0]["Error"], Value::Null, "{winning:#?}");
+    assert!(
+        winning
+            .iter()
+            .filter(|record| record["WarmUp"] == false && record["Error"].is_null())
+            .count()
+            >= won.len(),
+        "{winning:#?}"
+    );
     // The table form prints too.
     let table = proving(&["deadlines"]).await;
     let text = String::from_utf8_lossy(&table);

@@ -80,7 +80,7 @@ impl PostVerifier {
     fn verifies(self, task: &PostTask, output: &PostOutput) -> bool {
         match self {
             PostVerifier::Real => proofs::backend::verify_real_post(task, output) == Ok(true),
-            PostVerifier::Fake => proofs::FakeProofs::verify_post("window_post", task, output),
+            PostVerifier::Fake => proofs::FakeProofs::verify_post(task, output),
         }
     }
 }
@@ -934,7 +934,7 @@ pub async fn check_replicas(
     (passed, proven)
 }
 
-/// The window PoSt SNARK over `entries` (replicas and their vanilla proofs, in sector
+/// The window or winning PoSt SNARK over `entries` (replicas and their vanilla proofs, in sector
 /// order), checked with `verifier`: the proof's bytes, or why there are none.
 pub async fn snark_and_verify(
     backend: &Arc<dyn ProofBackend>,

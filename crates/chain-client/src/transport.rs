@@ -2,7 +2,7 @@
 //! go-jsonrpc channels (`ChainNotify`).
 //!
 //! Both send `Authorization: Bearer <token>` when the endpoint has one and bound every
-//! call by a timeout. A failure to connect, a dropped connection, a timeout or an HTTP
+//! call by a timeout; an HTTP call also sends the current span's W3C `traceparent`. A failure to connect, a dropped connection, a timeout or an HTTP
 //! error without a JSON-RPC body is a transport failure (the client retries it); HTTP 401
 //! is a permission failure. TLS endpoints (`https`, `wss`) are refused with an error that
 //! says so: put the node behind a local proxy until TLS is supported.
@@ -105,6 +105,10 @@ impl HttpTransport {
         }
         for (name, value) in &self.extra_headers {
             request = request.header(name, value);
+        }
+        // The caller's span continues on the other side (one trace per sector).
+        if let Some(traceparent) = telemetry::current_traceparent() {
+            request = request.header(telemetry::TRACEPARENT, traceparent);
         }
         let request = request
             .body(Full::new(Bytes::from(body)))

@@ -224,6 +224,11 @@ impl MessageState {
         }
     }
 
+    /// The state named `name` (`created`, `pushed`, `executed`, `final`, `failed`).
+    pub fn from_name(name: &str) -> Option<MessageState> {
+        MessageState::parse(name).ok()
+    }
+
     fn parse(text: &str) -> Result<MessageState, DatabaseError> {
         match text {
             "created" => Ok(MessageState::Created),
@@ -1383,7 +1388,8 @@ impl Database {
         }
     }
 
-    async fn message_sectors(&self, id: i64) -> Result<Vec<u64>, DatabaseError> {
+    /// The sectors message `id` carries.
+    pub async fn message_sectors(&self, id: i64) -> Result<Vec<u64>, DatabaseError> {
         let numbers: Vec<i64> = sqlx::query_scalar(
             "SELECT number FROM message_sectors WHERE message_id = $1 ORDER BY number",
         )
@@ -1725,6 +1731,57 @@ impl Database {
                 .await?;
             Ok(())
         }
+    }
+
+    /// Keeps the trace context (`traceparent`) of a sector, made at its allocation.
+    pub async fn put_sector_trace(
+        &self,
+        miner: u64,
+        number: u64,
+        traceparent: &str,
+    ) -> Result<(), DatabaseError> {
+        const PUT: &str = "INSERT INTO sector_traces (miner, number, traceparent) VALUES ($1, $2, $3) \
+             ON CONFLICT (miner, number) DO UPDATE SET traceparent = excluded.traceparent";
+        if let Some(writer) = &self.sqlite_writer {
+            let traceparent = traceparent.to_owned();
+            let (miner, number) = (to_i64(miner)?, to_i64(number)?);
+            return writer
+                .run(Durability::Normal, Vec::new(), move |connection| {
+                    sqlite_execute(
+                        connection,
+                        PUT,
+                        rusqlite::params![miner, number, traceparent],
+                    )?;
+                    Ok(())
+                })
+                .await;
+        }
+        sqlx::query(PUT)
+            .bind(to_i64(miner)?)
+            .bind(to_i64(number)?)
+            .bind(traceparent)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The trace context of a sector, if it has one (sectors allocated before traces
+    /// were kept have none).
+    pub async fn sector_trace(
+        &self,
+        miner: u64,
+        number: u64,
+    ) -> Result<Option<String>, DatabaseError> {
+        let row =
+            sqlx::query("SELECT traceparent FROM sector_traces WHERE miner = $1 AND number = $2")
+                .bind(to_i64(miner)?)
+                .bind(to_i64(number)?)
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get::<String, _>(0)?),
+            None => None,
+        })
     }
 
     /// Drops a sector's reservation; false when it had none.

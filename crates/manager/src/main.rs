@@ -297,19 +297,6 @@ fn load_config(home: &Path) -> anyhow::Result<ManagerConfig> {
 }
 
 /// Writes the API address and an admin token into the home, for `util` commands.
-fn write_connection_files(home: &Path, url: &str, token: &str) -> anyhow::Result<()> {
-    std::fs::write(home.join("api"), url).context("write <home>/api")?;
-    let token_path = home.join("token");
-    std::fs::write(&token_path, token).context("write <home>/token")?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&token_path, std::fs::Permissions::from_mode(0o600))
-            .context("restrict <home>/token to its owner")?;
-    }
-    Ok(())
-}
-
 async fn wait_for_shutdown() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -385,7 +372,7 @@ async fn run_daemon(
         let services = running.start_winning_post(warm_up);
         println!("serving the winning PoSts of {services} miner(s)");
     }
-    write_connection_files(home, &running.url(), &running.issue_token(&Permission::ALL))?;
+    manager::write_connection_files(home, &running.url(), &running.issue_token(&Permission::ALL))?;
     println!("sector-manager is serving on {}", running.url());
     println!(
         "workers connect with [sector_manager] rpc_client.addr = \"/ip4/{}/tcp/{}/http\"",
@@ -897,14 +884,17 @@ async fn devnet(
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let home = home_directory(&cli.home);
+    // The daemon exports traces as its configuration says; a configuration that does
+    // not load is reported by the command itself, after logging is up.
+    let settings = match &cli.command {
+        Command::Daemon(_) => ManagerConfig::load(&config_path(&home))
+            .ok()
+            .map(|config| config.common.telemetry.settings()),
+        _ => None,
+    }
+    .unwrap_or_else(|| telemetry::TelemetrySettings::resolve("sector-manager", None, 1.0));
+    let _telemetry = telemetry::init(&settings, "info").context("start logging and tracing")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

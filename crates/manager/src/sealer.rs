@@ -206,6 +206,8 @@ pub struct Manager {
     reads: ChainReadsAtTipset,
     /// The window PoSt runners' records by miner actor (`daemon run --poster`).
     pub post_records: std::sync::Mutex<BTreeMap<u64, post::runner::DeadlineRecords>>,
+    /// Sectors' trace contexts read lately, by (miner, number).
+    traces: std::sync::Mutex<std::collections::HashMap<(u64, u64), String>>,
     /// The winning PoSt services (`daemon run --miner`), by miner actor id.
     winning: std::sync::Mutex<BTreeMap<u64, Arc<post::winning::WinningPostService>>>,
     /// The reservation ledger, loaded from the database on first use and written
@@ -231,6 +233,57 @@ fn bytes32(bytes: &[u8]) -> Option<[u8; 32]> {
 }
 
 impl Manager {
+    /// Starts the trace of a new sector: its root span, whose context is kept with the
+    /// sector so every later step on every host is part of it. Without an exporter
+    /// there is no context and nothing is kept.
+    async fn start_sector_trace(&self, miner: u64, number: u64) {
+        let root = tracing::info_span!(parent: None, "sector", miner, number);
+        let Some(traceparent) = telemetry::traceparent_of(&root) else {
+            return;
+        };
+        drop(root);
+        if let Err(error) = self.db.put_sector_trace(miner, number, &traceparent).await {
+            tracing::warn!(miner, number, %error, "could not keep the sector's trace context");
+            return;
+        }
+        self.remember_trace(miner, number, traceparent);
+    }
+
+    fn remember_trace(&self, miner: u64, number: u64, traceparent: String) {
+        let mut traces = self
+            .traces
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A bound on memory; forgotten contexts are read from the database again.
+        if traces.len() >= 100_000 {
+            traces.clear();
+        }
+        traces.insert((miner, number), traceparent);
+    }
+
+    /// The trace context of sector `number` of `miner`, if it has one.
+    pub async fn sector_traceparent(&self, miner: u64, number: u64) -> Option<String> {
+        if let Some(known) = self
+            .traces
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&(miner, number))
+        {
+            return Some(known.clone());
+        }
+        match self.db.sector_trace(miner, number).await {
+            Ok(Some(traceparent)) => {
+                self.remember_trace(miner, number, traceparent.clone());
+                Some(traceparent)
+            }
+            Ok(None) => None,
+            Err(error) => {
+                tracing::debug!(miner, number, %error, "could not read the sector's trace context");
+                None
+            }
+        }
+    }
+
     /// Serves winning PoSts for `service`'s miner from now on.
     pub fn add_winning_service(&self, service: Arc<post::winning::WinningPostService>) {
         let actor = service.miner().id().unwrap_or_default();
@@ -338,6 +391,7 @@ impl Manager {
             head_refresh: Mutex::new(()),
             post_records: std::sync::Mutex::new(BTreeMap::new()),
             winning: std::sync::Mutex::new(BTreeMap::new()),
+            traces: std::sync::Mutex::new(std::collections::HashMap::new()),
             reads: ChainReadsAtTipset::default(),
             pending_reports: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
@@ -530,6 +584,7 @@ impl Manager {
                 .await?;
             if let Some(number) = number {
                 tracing::info!(miner = miner.config.actor, number, "allocated a sector");
+                self.start_sector_trace(miner.config.actor, number).await;
                 return Ok(Some(AllocatedSector {
                     id: SectorId {
                         miner: miner.config.actor,

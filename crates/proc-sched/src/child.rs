@@ -438,7 +438,12 @@ impl Drop for PendingGuard<'_> {
 
 fn encode_request(id: u64, task: &Value) -> String {
     // A `Value` always encodes: its map keys are strings.
-    let mut line = serde_json::to_string(&Request { id, task }).unwrap_or_default();
+    let request = Request {
+        id,
+        task,
+        traceparent: telemetry::current_traceparent(),
+    };
+    let mut line = serde_json::to_string(&request).unwrap_or_default();
     line.push('\n');
     line
 }

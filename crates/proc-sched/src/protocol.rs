@@ -26,6 +26,11 @@ pub struct Request<T> {
     pub id: u64,
     /// The stage's task.
     pub task: T,
+    /// sealcluster's addition: the W3C `traceparent` of the span that asked, so a
+    /// processor can put its own spans in the sector's trace. Left out when there is
+    /// none; processors that do not know it ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// One answer from a processor.
@@ -49,7 +54,14 @@ mod tests {
     fn the_reference_example_round_trips_byte_for_byte() {
         let request: Request<u32> =
             serde_json::from_str(r#"{"id": 1, "task": 15}"#).expect("decode");
-        assert_eq!(request, Request { id: 1, task: 15 });
+        assert_eq!(
+            request,
+            Request {
+                id: 1,
+                task: 15,
+                traceparent: None
+            }
+        );
         assert_eq!(
             serde_json::to_string(&request).expect("encode"),
             r#"{"id":1,"task":15}"#

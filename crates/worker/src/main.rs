@@ -336,14 +336,8 @@ fn ask_manager_for_defaults(
 }
 
 fn run_daemon(config_path: &std::path::Path, fake_proofs: bool) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let settings = telemetry::TelemetrySettings::resolve("sealing-worker", None, 1.0);
+    let _telemetry = telemetry::init(&settings, "info").context("start logging and tracing")?;
     let config = worker::config::WorkerConfig::load(config_path)?;
     let admin_token = worker::daemon::admin_token(config_path)?;
     let worker_executable =

@@ -11,6 +11,10 @@
 //! Operator commands (pause, resume, abort) arrive on a channel and are taken between
 //! steps and during every wait; a running processor task is never interrupted (its
 //! result is recorded, then the pause takes effect), as in damocles.
+//!
+//! Each call, stage, persist and finalize is a span of the sector's trace: the manager
+//! made the sector's trace context at allocation and hands it out with
+//! `Venus.SectorTraceContext`; the calls made inside a span carry it on to the manager.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -25,6 +29,7 @@ use sector_fsm::{
 use serde::Serialize;
 use storage_alloc::{ReplicaKind, SealingStoreLayout};
 use tokio::sync::{mpsc, oneshot, watch};
+use tracing::Instrument as _;
 
 use crate::compute::{ComputePool, StageSlot};
 use crate::config::{
@@ -131,6 +136,21 @@ fn unix_millis() -> u64 {
 
 fn now() -> Timestamp {
     Timestamp::from_unix_millis(unix_millis())
+}
+
+/// The sector's trace context, asked of the manager once per sector.
+#[derive(Debug, Default)]
+struct SectorTrace {
+    asked: bool,
+    traceparent: Option<String>,
+}
+
+/// What an event says of the step that produced it, for its span.
+fn outcome_of(event: &Event) -> &'static str {
+    match event {
+        Event::Failed(_) => "failed",
+        _ => "ok",
+    }
 }
 
 fn wire_id(id: SectorId) -> api::SectorId {
@@ -293,6 +313,7 @@ impl SealingThread {
     ) -> SectorEnd {
         let policy = retry_policy(sealing);
         let mut pending: Option<CommandRequest> = None;
+        let mut trace = SectorTrace::default();
         self.publish(&sector);
         loop {
             if *stop.borrow() {
@@ -368,14 +389,33 @@ impl SealingThread {
                         Ending::Finished => None,
                         Ending::Aborted { reason } => Some(reason.to_owned()),
                     };
-                    return self.finalize(&sector, ending, sealing, records, stop).await;
+                    self.ask_trace(&sector, &mut trace).await;
+                    let span = self.step_span(&sector, "finalize", None, &trace);
+                    let end = self
+                        .finalize(&sector, ending, sealing, records, stop)
+                        .instrument(span.clone())
+                        .await;
+                    span.record(
+                        "outcome",
+                        match end {
+                            SectorEnd::Done => "ok",
+                            SectorEnd::Stop => "stopped",
+                        },
+                    );
+                    return end;
                 }
                 Action::Call(call) => {
                     self.set_activity(Activity::Running {
                         since: unix_millis(),
                         doing: call.method().to_owned(),
                     });
-                    crate::calls::perform(&self.client, &call, sealing).await
+                    self.ask_trace(&sector, &mut trace).await;
+                    let span = self.step_span(&sector, call.method(), None, &trace);
+                    let event = crate::calls::perform(&self.client, &call, sealing)
+                        .instrument(span.clone())
+                        .await;
+                    span.record("outcome", outcome_of(&event));
+                    event
                 }
                 Action::Run(task) => {
                     // Wait for the slot holding nothing else: an operator command that
@@ -396,23 +436,94 @@ impl SealingThread {
                     };
                     match acquired {
                         Ok(slot) => {
+                            self.ask_trace(&sector, &mut trace).await;
+                            let span = self.step_span(
+                                &sector,
+                                stage.as_str(),
+                                Some(stage.as_str()),
+                                &trace,
+                            );
                             // A stop abandons the task: its result was not recorded, so
                             // it runs again at the next start.
-                            tokio::select! {
-                                event = self.run_stage(&task, slot) => event,
+                            let event = tokio::select! {
+                                event = self.run_stage(&task, slot).instrument(span.clone()) => event,
                                 _ = stop.changed() => return SectorEnd::Stop,
-                            }
+                            };
+                            span.record("outcome", outcome_of(&event));
+                            event
                         }
                         Err(error) => Event::Failed(Failure::new(error.level(), error.to_string())),
                     }
                 }
-                Action::Persist { sector, files } => {
-                    let sector = *sector;
-                    self.persist(sector, files, sealing).await
+                Action::Persist {
+                    sector: allocated,
+                    files,
+                } => {
+                    let allocated = *allocated;
+                    self.ask_trace(&sector, &mut trace).await;
+                    let span = self.step_span(&sector, "persist", None, &trace);
+                    let event = self
+                        .persist(allocated, files, sealing)
+                        .instrument(span.clone())
+                        .await;
+                    span.record("outcome", outcome_of(&event));
+                    event
                 }
             };
             self.take_step(&mut sector, event, &policy, records).await;
         }
+    }
+
+    /// Learns the sector's trace context from the manager, once the sector is allocated
+    /// and only when this process exports traces. A manager without the method (a
+    /// damocles manager) leaves the sector's spans in a trace of their own.
+    async fn ask_trace(&self, sector: &Sector, trace: &mut SectorTrace) {
+        if trace.asked || !telemetry::is_exporting() {
+            return;
+        }
+        let Some(allocated) = sector.data().allocated else {
+            return;
+        };
+        trace.asked = true;
+        let argument = serde_json::to_value(wire_id(allocated.id)).unwrap_or_default();
+        match self
+            .client
+            .raw_call("Venus.SectorTraceContext", vec![argument])
+            .await
+        {
+            Ok(serde_json::Value::String(traceparent)) => trace.traceparent = Some(traceparent),
+            Ok(_) => {}
+            Err(error) => {
+                tracing::debug!(thread = self.index, %error, "no trace context for the sector");
+            }
+        }
+    }
+
+    /// The span of one step of `sector`: `what` names it (a method, a stage, `persist`,
+    /// `finalize`), a child of the sector's trace when its context is known.
+    fn step_span(
+        &self,
+        sector: &Sector,
+        what: &str,
+        stage: Option<&str>,
+        trace: &SectorTrace,
+    ) -> tracing::Span {
+        let id = sector.data().allocated.map(|allocated| allocated.id);
+        let span = tracing::info_span!(
+            "step",
+            otel.name = what,
+            miner = id.map(|id| id.miner),
+            number = id.map(|id| id.number),
+            state = %sector.state(),
+            stage,
+            worker = %self.worker_name,
+            thread = self.index,
+            outcome = tracing::field::Empty,
+        );
+        if let Some(traceparent) = &trace.traceparent {
+            telemetry::set_parent(&span, traceparent);
+        }
+        span
     }
 
     /// Feeds `event` to the machine, saves the record, and reports the transition.

@@ -91,6 +91,14 @@ Actor = 1000
 pub(crate) struct Daemon(Child);
 
 impl Daemon {
+    /// `kill -TERM` and wait: the daemon stops as on an operator's request.
+    pub(crate) fn terminate(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+
     /// `kill -9`: the daemon gets no chance to save anything.
     pub(crate) fn kill_hard(mut self) {
         let _ = self.0.kill();

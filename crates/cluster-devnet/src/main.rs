@@ -111,14 +111,11 @@ fn main() -> anyhow::Result<()> {
                 .append(true)
                 .open(&log_path)
                 .with_context(|| format!("open {}", log_path.display()))?;
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-                )
-                .with_writer(std::sync::Mutex::new(log))
-                .with_ansi(false)
-                .init();
+            // Traces go where the `OTEL_*` variables say (nowhere by default).
+            let settings = telemetry::TelemetrySettings::resolve("sealcluster", None, 1.0);
+            let _telemetry =
+                telemetry::init_with_log(&settings, "info", std::sync::Mutex::new(log), false)
+                    .context("start logging and tracing")?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -253,7 +250,14 @@ async fn devnet(run: DevnetRun) -> anyhow::Result<()> {
     .await
     .context("start the devnet chain")?;
     let miner = chain.state().config.miner_id;
+    // The worker's admin token is made first, so the manager can pause and resume its
+    // threads for the admin page.
+    let worker_directory = run.home.join("worker");
+    std::fs::create_dir_all(&worker_directory)
+        .with_context(|| format!("create {}", worker_directory.display()))?;
+    let admin_token = worker::daemon::admin_token(&worker_directory.join("worker.toml"))?;
     let mut config = manager::devnet_manager_config(&manager_home, miner)?;
+    config.common.auth.worker_admin_token = admin_token.clone();
     config.common.listen = "127.0.0.1:0".parse().context("an address")?;
     config.common.api.chain = chain.connection_string(Some(&chain.admin_token));
     let running = manager::start(manager::StartOptions {
@@ -273,6 +277,23 @@ async fn devnet(run: DevnetRun) -> anyhow::Result<()> {
         chain.address,
         running.url()
     );
+    // `sector-manager --home <home>/manager util …` finds the manager through these; the
+    // admin page signs in with either token.
+    manager::write_connection_files(
+        &manager_home,
+        &running.url(),
+        &running.issue_token(&Permission::ALL),
+    )?;
+    manager::write_private(
+        &manager_home.join("read.token"),
+        &running.issue_token(&[Permission::Read]),
+    )?;
+    println!(
+        "admin page at http://{}/ (tokens: {} for admin, {} read-only)",
+        running.address,
+        manager_home.join("token").display(),
+        manager_home.join("read.token").display()
+    );
 
     let token = running.issue_token(&[Permission::Read, Permission::Write]);
     let admin_port = free_port()?;
@@ -285,7 +306,6 @@ async fn devnet(run: DevnetRun) -> anyhow::Result<()> {
         admin_port,
     )?;
     let worker_config = worker::config::WorkerConfig::load(&worker_config_path)?;
-    let admin_token = worker::daemon::admin_token(&worker_config_path)?;
     let (stop_sender, stop) = tokio::sync::watch::channel(false);
     let mut worker = tokio::spawn(worker::daemon::run(
         worker_config,

@@ -47,6 +47,68 @@ pub struct CommonConfig {
     /// TOML's key names).
     #[serde(default)]
     pub worker_sealing: SealingDefaults,
+    /// The admin page served at `/`.
+    #[serde(default)]
+    pub web_admin: WebAdminConfig,
+    /// Where traces go.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// `[Common.Telemetry]`: OpenTelemetry traces over OTLP/HTTP; the standard `OTEL_*`
+/// variables override these.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct TelemetryConfig {
+    /// The collector's OTLP/HTTP endpoint, like `http://127.0.0.1:4318`; empty exports
+    /// nothing.
+    #[serde(default)]
+    pub otlp_endpoint: String,
+    /// The `service.name` of the manager's spans.
+    #[serde(default = "default_service_name")]
+    pub service_name: String,
+    /// The share of sectors traced, from 0 to 1.
+    #[serde(default = "default_sample_ratio")]
+    pub sample_ratio: f64,
+}
+
+fn default_service_name() -> String {
+    "sector-manager".to_owned()
+}
+
+fn default_sample_ratio() -> f64 {
+    1.0
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            otlp_endpoint: String::new(),
+            service_name: default_service_name(),
+            sample_ratio: default_sample_ratio(),
+        }
+    }
+}
+
+impl TelemetryConfig {
+    /// The settings, with the `OTEL_*` variables applied.
+    pub fn settings(&self) -> telemetry::TelemetrySettings {
+        telemetry::TelemetrySettings::resolve(
+            &self.service_name,
+            Some(self.otlp_endpoint.as_str()),
+            self.sample_ratio,
+        )
+    }
+}
+
+/// `[Common.WebAdmin]`.
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct WebAdminConfig {
+    /// Where a sector's trace opens, with `{trace_id}` standing for its id, like
+    /// `http://jaeger.example:16686/trace/{trace_id}`; empty shows the id unlinked.
+    #[serde(default)]
+    pub trace_url: String,
 }
 
 impl Default for CommonConfig {
@@ -58,6 +120,8 @@ impl Default for CommonConfig {
             auth: AuthConfig::default(),
             persist_stores: Vec::new(),
             worker_sealing: SealingDefaults::default(),
+            web_admin: WebAdminConfig::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }
@@ -115,6 +179,11 @@ pub struct AuthConfig {
     /// admin methods always need an admin token.
     #[serde(default)]
     pub tokenless_worker_networks: Vec<Network>,
+    /// The token of the workers' admin APIs, sent when an operator pauses or resumes a
+    /// thread from the admin page; empty: `SEALING_WORKER_ADMIN_TOKEN` from the
+    /// environment, as `util workers` reads it.
+    #[serde(default)]
+    pub worker_admin_token: String,
 }
 
 /// An IP network in CIDR form.
@@ -718,6 +787,21 @@ MaxConnections = 8
 # Hosts that may call the worker methods without a token (damocles workers cannot send
 # one), as networks: ["10.0.0.0/24"]. Admin methods always need an admin token.
 TokenlessWorkerNetworks = []
+# The workers' admin token, for pausing and resuming their threads from the admin page;
+# empty: SEALING_WORKER_ADMIN_TOKEN from the environment.
+WorkerAdminToken = ""
+
+[Common.Telemetry]
+# OpenTelemetry traces over OTLP/HTTP, one trace per sector; empty sends none. The
+# standard OTEL_* variables override these.
+OtlpEndpoint = ""                  # like "http://127.0.0.1:4318"
+ServiceName = "sector-manager"
+SampleRatio = 1.0
+
+[Common.WebAdmin]
+# Where the admin page links a sector's trace id, like
+# "http://jaeger.example:16686/trace/{trace_id}"; empty shows the id unlinked.
+TraceUrl = ""
 
 # Persistent stores that sealed sectors are moved to; repeat the block for each.
 # [[Common.PersistStores]]

@@ -10,6 +10,7 @@
 //!   following messages through reorganisations.
 //! - [`rpc`]: method names, permissions and parameter decoding.
 //! - [`server`]: HTTP, tokens and the tokenless networks.
+//! - [`web_admin`]: the admin page, embedded and served at `/`.
 
 mod chain_reads;
 pub mod commit;
@@ -21,6 +22,7 @@ pub mod rpc;
 pub mod sealer;
 pub mod server;
 mod sqlite_writer;
+pub mod web_admin;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -276,6 +278,25 @@ async fn start_in(options: StartOptions, poster_only: bool) -> anyhow::Result<Ru
     })
 }
 
+/// Writes `<home>/api` (the API's URL) and `<home>/token` (readable by its owner only),
+/// where `util` commands find the manager.
+pub fn write_connection_files(home: &Path, url: &str, token: &str) -> anyhow::Result<()> {
+    std::fs::write(home.join("api"), url).context("write <home>/api")?;
+    write_private(&home.join("token"), token)
+}
+
+/// Writes `text` into `path`, readable by its owner only.
+pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("write {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("restrict {} to its owner", path.display()))?;
+    }
+    Ok(())
+}
+
 /// The built-in PoSt backend matching how this manager checks proofs, and the check
 /// that goes with it.
 fn post_prover(
@@ -302,6 +323,42 @@ fn persist_stores(manager: &Manager) -> post::runner::PersistStores {
             .map(|store| store.path.clone())
             .collect(),
     }
+}
+
+/// Calls `method` on the admin API of the worker that pinged as `name`, with the
+/// workers' admin token from `SEALING_WORKER_ADMIN_TOKEN` (the same variable the
+/// worker and `util workers` read): what the page's pause and resume buttons do.
+pub(crate) async fn worker_admin_call(
+    manager: &Manager,
+    name: &str,
+    method: &str,
+    params: Vec<serde_json::Value>,
+) -> Result<serde_json::Value, sealer::ApiError> {
+    let workers = manager.db.workers().await?;
+    let worker = workers
+        .iter()
+        .find(|worker| worker.name == name)
+        .ok_or_else(|| {
+            sealer::ApiError::invalid_params(format!(
+                "no worker named {name:?} has pinged this manager"
+            ))
+        })?;
+    // A worker serves its admin API at the root (damocles' server ignores the path).
+    let endpoint = Endpoint {
+        http_url: format!("http://{}/", worker.dest),
+        websocket_url: format!("ws://{}/", worker.dest),
+        token: Some(manager.config.common.auth.worker_admin_token.clone())
+            .filter(|token| !token.is_empty())
+            .or_else(|| std::env::var("SEALING_WORKER_ADMIN_TOKEN").ok()),
+    };
+    let transport = HttpTransport::new(endpoint, Duration::from_secs(30))
+        .map_err(|error| sealer::ApiError::temporary(error.to_string()))?;
+    LotusClient::new(transport)
+        .call(method, params)
+        .await
+        .map_err(|error| {
+            sealer::ApiError::temporary(format!("{method} on {name} at {}: {error}", worker.dest))
+        })
 }
 
 /// `Venus.ProvingCheck`: each live sector of `deadline` checked now by making its

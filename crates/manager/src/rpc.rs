@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::db::{MessageRow, Phase, SectorRow};
+use crate::db::{MessageRow, MessageState, Phase, SectorRow};
 use crate::sealer::{ApiError, Manager, unix_now};
 
 /// Admin and operator methods (the reference's `SealerCliAPI` names where they exist).
@@ -56,6 +56,24 @@ pub mod admin {
     pub const COMPUTE_WINNING_POST: &str = "Venus.ComputeWinningPoSt";
     /// `() → [WinningRecord]`: the winning PoSt services' latest rounds and warm-ups.
     pub const PROVING_WINNING: &str = "Venus.ProvingWinning";
+    /// `(states: ["created" | "pushed" | "executed" | "final" | "failed"] | null) →
+    /// [Message]`: outbox messages in those states (null: not yet final), oldest first.
+    pub const LIST_MESSAGES: &str = "Venus.ListMessages";
+    /// `(worker name, thread index) → bool`: pauses a worker's sealing thread through
+    /// the worker's own admin API (the manager sends `SEALING_WORKER_ADMIN_TOKEN`).
+    pub const WORKER_THREAD_PAUSE: &str = "Venus.WorkerThreadPause";
+    /// `() → ["read", "write", "sign", "admin"]`: what the caller's token may do (the
+    /// admin page shows it).
+    pub const AUTH_VERIFY: &str = "Venus.AuthVerify";
+    /// `(SectorId) → traceparent | null`: the sector's trace context, made at its
+    /// allocation, which a sealcluster worker makes the parent of its steps' spans.
+    pub const SECTOR_TRACE_CONTEXT: &str = "Venus.SectorTraceContext";
+    /// `(worker name) → [thread]`: a worker's sealing threads (index, location, plan,
+    /// sector, state, paused, last error) from its own admin API.
+    pub const WORKER_THREADS: &str = "Venus.WorkerThreads";
+    /// `(worker name, thread index, state | null) → bool`: resumes a paused thread, at
+    /// `state` if given, through the worker's admin API.
+    pub const WORKER_THREAD_RESUME: &str = "Venus.WorkerThreadResume";
 }
 
 /// The permission a method needs, or `None` for an unknown method.
@@ -98,7 +116,12 @@ pub fn permission_of(method: &str) -> Option<Permission> {
         | admin::PROVING_INFO
         | admin::PROVING_FAULTS
         | admin::PROVING_WINNING
+        | admin::LIST_MESSAGES
+        | admin::WORKER_THREADS
+        | admin::SECTOR_TRACE_CONTEXT
+        | admin::AUTH_VERIFY
         | admin::VERSION => Read,
+        admin::WORKER_THREAD_PAUSE | admin::WORKER_THREAD_RESUME => Admin,
         // It costs seconds of every core: not for read-only tokens.
         admin::COMPUTE_WINNING_POST => Write,
         admin::PROVING_CHECK => Admin,
@@ -463,8 +486,13 @@ pub async fn dispatch(
                 .db
                 .messages_of_sector(sector.miner, sector.number)
                 .await?;
+            let trace_id = manager
+                .sector_traceparent(sector.miner, sector.number)
+                .await
+                .and_then(|traceparent| telemetry::trace_id_of(&traceparent).map(str::to_owned));
             Ok(json!({
                 "Summary": summary(&row),
+                "TraceId": trace_id,
                 "Ticket": row.ticket.as_ref().map(|(bytes, epoch)| json!({"Ticket": hex::encode(bytes), "Epoch": epoch})),
                 "PreCommit": row.pre.as_ref().map(|pre| json!({
                     "CommR": hex::encode(&pre.comm_r), "CommD": hex::encode(&pre.comm_d),
@@ -735,6 +763,68 @@ pub async fn dispatch(
                 .map_err(|error| ApiError::temporary(error.to_string()))?;
             to_value(proofs)
         }
+        admin::LIST_MESSAGES => {
+            let states: Option<Vec<String>> = p.at(0, "states")?;
+            let wanted = match states {
+                None => vec![MessageState::Created, MessageState::Pushed, MessageState::Executed],
+                Some(names) => names
+                    .iter()
+                    .map(|name| {
+                        MessageState::from_name(name).ok_or_else(|| {
+                            ApiError::invalid_params(format!(
+                                "{method}: parameter 1 (states): {name:?} is not one of created, pushed, executed, final, failed"
+                            ))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            };
+            let mut messages = manager.db.messages_in(&wanted).await?;
+            for message in &mut messages {
+                message.sectors = manager.db.message_sectors(message.id).await?;
+            }
+            Ok(Value::Array(messages.iter().map(message_json).collect()))
+        }
+        admin::AUTH_VERIFY => Ok(json!(
+            permissions
+                .iter()
+                .map(|permission| permission.as_str())
+                .collect::<Vec<_>>()
+        )),
+        admin::SECTOR_TRACE_CONTEXT => {
+            let sector: SectorId = p.at(0, "sector")?;
+            Ok(json!(
+                manager
+                    .sector_traceparent(sector.miner, sector.number)
+                    .await
+            ))
+        }
+        admin::WORKER_THREADS => {
+            let name: String = p.at(0, "worker name")?;
+            crate::worker_admin_call(manager, &name, "VenusWorker.WorkerList", Vec::new()).await
+        }
+        admin::WORKER_THREAD_PAUSE => {
+            let name: String = p.at(0, "worker name")?;
+            let index: u64 = p.at(1, "thread index")?;
+            crate::worker_admin_call(
+                manager,
+                &name,
+                "VenusWorker.WorkerPause",
+                vec![json!(index)],
+            )
+            .await
+        }
+        admin::WORKER_THREAD_RESUME => {
+            let name: String = p.at(0, "worker name")?;
+            let index: u64 = p.at(1, "thread index")?;
+            let state: Option<String> = p.at(2, "state")?;
+            crate::worker_admin_call(
+                manager,
+                &name,
+                "VenusWorker.WorkerResume",
+                vec![json!(index), json!(state)],
+            )
+            .await
+        }
         admin::PROVING_WINNING => {
             let mut rows = Vec::new();
             for service in manager.winning_services() {
@@ -825,6 +915,12 @@ pub const OPERATOR_METHODS: &[&str] = &[
     admin::PROVING_CHECK,
     admin::COMPUTE_WINNING_POST,
     admin::PROVING_WINNING,
+    admin::LIST_MESSAGES,
+    admin::WORKER_THREAD_PAUSE,
+    admin::WORKER_THREAD_RESUME,
+    admin::WORKER_THREADS,
+    admin::SECTOR_TRACE_CONTEXT,
+    admin::AUTH_VERIFY,
     admin::VERSION,
 ];
 

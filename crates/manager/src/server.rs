@@ -118,6 +118,13 @@ async fn handle(
     match request.uri().path() {
         "/healthcheck" => return plain(StatusCode::OK, "ok"),
         sealer_api::RPC_PATH => {}
+        "/web-admin-settings.json" => {
+            return json_answer(&json!({
+                "TraceUrl": state.manager.config.common.web_admin.trace_url,
+                "RpcPath": sealer_api::RPC_PATH,
+            }));
+        }
+        path if request.method() == Method::GET => return page_file(path),
         _ => {
             return plain(
                 StatusCode::NOT_FOUND,
@@ -134,6 +141,11 @@ async fn handle(
             "JSON-RPC requests are POSTed",
         );
     }
+    let traceparent = request
+        .headers()
+        .get(telemetry::TRACEPARENT)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
     let Ok(body) = request
         .into_body()
         .collect()
@@ -154,27 +166,109 @@ async fn handle(
         Value::Array(calls) => {
             let mut answers = Vec::new();
             for call in calls {
-                if let Some(answer) = answer_one(state, call, &granted).await {
+                if let Some(answer) =
+                    answer_one(state, call, &granted, traceparent.as_deref()).await
+                {
                     answers.push(answer);
                 }
             }
             json_answer(&Value::Array(answers))
         }
-        call => match answer_one(state, call, &granted).await {
+        call => match answer_one(state, call, &granted, traceparent.as_deref()).await {
             Some(answer) => json_answer(&answer),
             None => plain(StatusCode::OK, ""),
         },
     }
 }
 
+/// A file of the admin page. The page runs only its own scripts and talks only to this
+/// server; the policy says so to the browser.
+fn page_file(path: &str) -> Answer {
+    let Some(bytes) = crate::web_admin::asset(path) else {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "not found; the admin page is at / and the JSON-RPC API at /rpc/v0",
+        );
+    };
+    let file = if path == "/" { "index.html" } else { path };
+    let mut answer = hyper::Response::new(Full::new(Bytes::from(bytes.into_owned())));
+    let headers = answer.headers_mut();
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(crate::web_admin::content_type(file)),
+    );
+    headers.insert(
+        hyper::header::CONTENT_SECURITY_POLICY,
+        hyper::header::HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(
+        hyper::header::X_CONTENT_TYPE_OPTIONS,
+        hyper::header::HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        hyper::header::CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static("no-cache"),
+    );
+    answer
+}
+
+/// The span of one call: a child of the caller's span when the request carried a
+/// `traceparent` (a sealcluster worker sends its step's), else, for a call about one
+/// sector, of that sector's trace (damocles workers send none), so every call about a
+/// sector is part of its trace.
+async fn rpc_span(
+    state: &ServerState,
+    method: &str,
+    params: &Value,
+    traceparent: Option<&str>,
+) -> tracing::Span {
+    let sector = params.get(0).and_then(|first| {
+        serde_json::from_value::<sealer_api::types::SectorId>(first.clone()).ok()
+    });
+    let span = tracing::info_span!(
+        "rpc",
+        otel.name = method,
+        method,
+        miner = sector.map(|sector| sector.miner),
+        number = sector.map(|sector| sector.number),
+        outcome = tracing::field::Empty,
+    );
+    if !telemetry::is_exporting() {
+        return span;
+    }
+    let parent = match (traceparent, sector) {
+        (Some(parent), _) => Some(parent.to_owned()),
+        (None, Some(sector)) => {
+            state
+                .manager
+                .sector_traceparent(sector.miner, sector.number)
+                .await
+        }
+        (None, None) => None,
+    };
+    if let Some(parent) = parent {
+        telemetry::set_parent(&span, &parent);
+    }
+    span
+}
+
 /// One call's answer, or `None` for a notification (no id).
-async fn answer_one(state: &ServerState, call: Value, granted: &[Permission]) -> Option<Value> {
+async fn answer_one(
+    state: &ServerState,
+    call: Value,
+    granted: &[Permission],
+    traceparent: Option<&str>,
+) -> Option<Value> {
+    use tracing::Instrument as _;
     let id = call.get("id").cloned();
     let Some(method) = call.get("method").and_then(Value::as_str) else {
         return Some(json!({"jsonrpc": "2.0", "id": id.unwrap_or(Value::Null),
             "error": {"code": -32600, "message": "invalid request: no method"}}));
     };
     let params = call.get("params").cloned().unwrap_or(Value::Null);
+    let span = rpc_span(state, method, &params, traceparent).await;
     let started = std::time::Instant::now();
     let outcome = if state.poster_only && crate::rpc::is_worker_method(method) {
         Err(crate::sealer::ApiError {
@@ -184,8 +278,17 @@ async fn answer_one(state: &ServerState, call: Value, granted: &[Permission]) ->
             ),
         })
     } else {
-        dispatch(&state.manager, method, params, granted).await
+        dispatch(&state.manager, method, params, granted)
+            .instrument(span.clone())
+            .await
     };
+    span.record(
+        "outcome",
+        match &outcome {
+            Ok(_) => "ok",
+            Err(_) => "error",
+        },
+    );
     let elapsed = started.elapsed();
     let id = id?;
     Some(match outcome {

@@ -1733,6 +1733,32 @@ impl Database {
         }
     }
 
+    /// How many sectors each (miner, phase) has.
+    pub async fn count_sectors(&self) -> Result<Vec<(u64, String, i64)>, DatabaseError> {
+        let rows = sqlx::query("SELECT miner, phase, COUNT(*) FROM sectors GROUP BY miner, phase")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    to_u64(row.try_get::<i64, _>(0)?)?,
+                    row.try_get::<String, _>(1)?,
+                    row.try_get::<i64, _>(2)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// How many outbox messages each state has.
+    pub async fn count_messages(&self) -> Result<Vec<(String, i64)>, DatabaseError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) FROM messages GROUP BY state")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?)))
+            .collect()
+    }
+
     /// Keeps the trace context (`traceparent`) of a sector, made at its allocation.
     pub async fn put_sector_trace(
         &self,

@@ -210,6 +210,7 @@ pub async fn start_poster(options: StartOptions) -> anyhow::Result<RunningManage
 }
 
 async fn start_in(options: StartOptions, poster_only: bool) -> anyhow::Result<RunningManager> {
+    telemetry::install_metrics();
     let StartOptions {
         home,
         config,

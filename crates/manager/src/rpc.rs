@@ -929,6 +929,12 @@ pub fn is_worker_method(method: &str) -> bool {
     WORKER_METHODS.contains(&method)
 }
 
+/// `method` if it is one this manager serves, else `Venus.Unknown`: a bounded name for
+/// logs and metric labels.
+pub(crate) fn known_method_name(method: &str) -> &'static str {
+    permission_method_name(method)
+}
+
 fn permission_method_name(method: &str) -> &'static str {
     WORKER_METHODS
         .iter()

@@ -233,6 +233,33 @@ fn bytes32(bytes: &[u8]) -> Option<[u8; 32]> {
 }
 
 impl Manager {
+    /// Sets the gauges `/metrics` shows from the database and the stores now: sectors by
+    /// miner and phase, messages by state, each store's free and reserved bytes.
+    pub async fn refresh_gauges(&self) -> Result<(), ApiError> {
+        use telemetry::metrics::gauge;
+        for (miner, phase, count) in self.db.count_sectors().await? {
+            gauge!("sealcluster_sectors", "miner" => miner.to_string(), "phase" => phase)
+                .set(count as f64);
+        }
+        for (state, count) in self.db.count_messages().await? {
+            gauge!("sealcluster_messages", "state" => state).set(count as f64);
+        }
+        let reservations = self.db.reservations().await?;
+        for view in self.measure_stores().await? {
+            let name = view.config.name.clone();
+            if let Ok(free) = &view.free_bytes {
+                gauge!("sealcluster_store_free_bytes", "store" => name.clone()).set(*free as f64);
+            }
+            let reserved: u64 = reservations
+                .iter()
+                .filter(|reservation| reservation.store == name)
+                .map(|reservation| reservation.bytes)
+                .sum();
+            gauge!("sealcluster_store_reserved_bytes", "store" => name).set(reserved as f64);
+        }
+        Ok(())
+    }
+
     /// Starts the trace of a new sector: its root span, whose context is kept with the
     /// sector so every later step on every host is part of it. Without an exporter
     /// there is no context and nothing is kept.

@@ -117,6 +117,7 @@ async fn handle(
 ) -> Answer {
     match request.uri().path() {
         "/healthcheck" => return plain(StatusCode::OK, "ok"),
+        "/metrics" => return metrics_answer(&state.manager).await,
         sealer_api::RPC_PATH => {}
         "/web-admin-settings.json" => {
             return json_answer(&json!({
@@ -179,6 +180,20 @@ async fn handle(
             None => plain(StatusCode::OK, ""),
         },
     }
+}
+
+/// `/metrics` for Prometheus, without a token (it tells counts, not secrets): the gauges
+/// read from the database and the stores now, then everything recorded.
+async fn metrics_answer(manager: &Manager) -> Answer {
+    if let Err(error) = manager.refresh_gauges().await {
+        tracing::warn!(%error, "could not read the figures for /metrics");
+    }
+    let mut answer = hyper::Response::new(Full::new(Bytes::from(telemetry::render_metrics())));
+    answer.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(telemetry::METRICS_CONTENT_TYPE),
+    );
+    answer
 }
 
 /// A file of the admin page. The page runs only its own scripts and talks only to this
@@ -282,14 +297,18 @@ async fn answer_one(
             .instrument(span.clone())
             .await
     };
-    span.record(
-        "outcome",
-        match &outcome {
-            Ok(_) => "ok",
-            Err(_) => "error",
-        },
-    );
+    let result = match &outcome {
+        Ok(_) => "ok",
+        Err(_) => "error",
+    };
+    span.record("outcome", result);
     let elapsed = started.elapsed();
+    // The label is one of the known names, so a caller cannot grow the label set.
+    let name = crate::rpc::known_method_name(method);
+    telemetry::metrics::counter!("sealcluster_rpc_requests_total", "method" => name, "outcome" => result)
+        .increment(1);
+    telemetry::metrics::histogram!("sealcluster_rpc_duration_seconds", "method" => name)
+        .record(elapsed.as_secs_f64());
     let id = id?;
     Some(match outcome {
         Ok(result) => {

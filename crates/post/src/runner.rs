@@ -331,6 +331,16 @@ impl<T: Transport + Clone + Send + Sync + 'static> WindowPostRunner<T> {
             .retain(|deadline| deadline.close >= epoch);
     }
 
+    /// Counts a finished deadline for `/metrics`.
+    fn count_deadline(&self, outcome: &'static str) {
+        telemetry::metrics::counter!(
+            "sealcluster_window_post_deadlines_total",
+            "miner" => self.prover.settings.miner.to_string(),
+            "outcome" => outcome
+        )
+        .increment(1);
+    }
+
     fn record(&self, deadline: &Deadline, change: impl FnOnce(&mut DeadlineRecord)) {
         let Ok(mut records) = self.records.lock() else {
             return;
@@ -434,6 +444,7 @@ impl<T: Transport + Clone + Send + Sync + 'static> WindowPostRunner<T> {
                         }
                     });
                     if missed {
+                        self.count_deadline("missed");
                         tracing::error!(
                             deadline = deadline.index,
                             close = deadline.close,
@@ -605,6 +616,7 @@ impl<T: Transport + Clone + Send + Sync + 'static> WindowPostRunner<T> {
                 record.outcome = DeadlineOutcome::Proven;
                 record.landed_epoch = landed_epoch;
             });
+            self.count_deadline("proven");
         }
     }
 

@@ -233,7 +233,20 @@ impl WinningPostService {
         let asked_at = unix_seconds();
         let started = Instant::now();
         let answer = self.make(sectors, randomness).await;
-        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let elapsed = started.elapsed();
+        let elapsed_ms = elapsed.as_millis() as u64;
+        let outcome = if answer.is_ok() { "proven" } else { "failed" };
+        telemetry::metrics::counter!(
+            "sealcluster_winning_post_total",
+            "miner" => self.miner.to_string(),
+            "outcome" => outcome
+        )
+        .increment(1);
+        telemetry::metrics::histogram!(
+            "sealcluster_winning_post_duration_seconds",
+            "miner" => self.miner.to_string()
+        )
+        .record(elapsed.as_secs_f64());
         let numbers: Vec<u64> = sectors.iter().map(|sector| sector.sector_number).collect();
         match &answer {
             Ok(_) => {

@@ -8,8 +8,15 @@
 //! standard `OTEL_*` variables override the configuration. Spans cross processes as W3C
 //! `traceparent` values: [`traceparent_of`] writes one for a span, [`set_parent`] makes a
 //! span the child of one.
+//!
+//! Metrics go through the `metrics` facade (re-exported here, so every crate records with
+//! the same version); [`install_metrics`] installs a Prometheus recorder, and
+//! [`render_metrics`] is what a `/metrics` endpoint answers.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
+
+pub use metrics;
 
 use opentelemetry::propagation::TextMapPropagator as _;
 use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
@@ -235,6 +242,45 @@ fn provider(
         .build())
 }
 
+/// Seconds: the bucket bounds of every duration histogram, from a millisecond (an RPC
+/// call) to two hours (a 64GiB PC1 is longer and lands in `+Inf`).
+const DURATION_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    300.0, 900.0, 1800.0, 3600.0, 7200.0,
+];
+
+static PROMETHEUS: OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
+    OnceLock::new();
+
+/// Installs the Prometheus recorder for this process (once; later calls do nothing), so
+/// metrics recorded from now on are rendered by [`render_metrics`]. False when another
+/// recorder was installed first.
+pub fn install_metrics() -> bool {
+    PROMETHEUS
+        .get_or_init(|| {
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .set_buckets(DURATION_BUCKETS)
+                .ok()?
+                .build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok()?;
+            Some(handle)
+        })
+        .is_some()
+}
+
+/// The metrics in Prometheus' text format (empty before [`install_metrics`]).
+pub fn render_metrics() -> String {
+    PROMETHEUS
+        .get()
+        .and_then(Option::as_ref)
+        .map(metrics_exporter_prometheus::PrometheusHandle::render)
+        .unwrap_or_default()
+}
+
+/// The content type of [`render_metrics`]' answer.
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
 /// The `traceparent` of `span`, or `None` when it is not recorded (no exporter, or not
 /// sampled and not propagated).
 pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
@@ -326,6 +372,26 @@ mod tests {
             variables(&[("OTEL_SDK_DISABLED", "true")]),
         );
         assert_eq!(settings.traces_endpoint, None);
+    }
+
+    #[test]
+    fn recorded_metrics_render_in_the_prometheus_format() {
+        assert!(install_metrics());
+        assert!(
+            install_metrics(),
+            "a second install keeps the first recorder"
+        );
+        metrics::counter!("sealcluster_test_total", "kind" => "a").increment(2);
+        metrics::histogram!("sealcluster_test_seconds").record(0.2);
+        let text = render_metrics();
+        assert!(
+            text.contains("sealcluster_test_total{kind=\"a\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sealcluster_test_seconds_bucket{le=\"0.25\"} 1"),
+            "{text}"
+        );
     }
 
     #[test]

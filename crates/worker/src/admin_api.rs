@@ -132,6 +132,10 @@ fn authorized(state: &AdminState, request: &hyper::Request<Incoming>) -> bool {
 }
 
 async fn handle(state: &AdminState, request: hyper::Request<Incoming>) -> Answer {
+    // Prometheus scrapes without a token: the figures are counts, not secrets.
+    if request.method() == Method::GET && request.uri().path() == "/metrics" {
+        return metrics_answer(state);
+    }
     if !authorized(state, &request) {
         return plain(
             StatusCode::UNAUTHORIZED,
@@ -225,6 +229,53 @@ fn elapsed_seconds(since: u64) -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_millis());
     u64::try_from(now).unwrap_or(u64::MAX).saturating_sub(since) / 1000
+}
+
+/// `/metrics`: the compute pool's figures per stage and the threads by state, set now,
+/// then everything recorded (stage durations and queue waits).
+fn metrics_answer(state: &AdminState) -> Answer {
+    use telemetry::metrics::{counter, gauge};
+    for (stage, figures) in state.pool.figures() {
+        let stage = stage.as_str();
+        gauge!("sealcluster_stage_running", "stage" => stage).set(figures.running as f64);
+        gauge!("sealcluster_stage_waiting", "stage" => stage).set(figures.waiting as f64);
+        for (result, count) in [
+            ("succeeded", figures.succeeded),
+            ("failed", figures.failed),
+            ("cancelled", figures.cancelled),
+        ] {
+            counter!("sealcluster_stage_tasks_total", "stage" => stage, "result" => result)
+                .absolute(count);
+        }
+        counter!("sealcluster_stage_wait_milliseconds_total", "stage" => stage)
+            .absolute(u64::try_from(figures.total_wait.as_millis()).unwrap_or(u64::MAX));
+        counter!("sealcluster_stage_run_milliseconds_total", "stage" => stage)
+            .absolute(u64::try_from(figures.total_run.as_millis()).unwrap_or(u64::MAX));
+    }
+    let mut by_state: std::collections::BTreeMap<&'static str, u64> =
+        ["Idle", "Paused", "Running", "Waiting"]
+            .into_iter()
+            .map(|name| (name, 0))
+            .collect();
+    for thread in &state.threads {
+        let status = thread.status.lock().unwrap_or_else(PoisonError::into_inner);
+        let name = match status.activity {
+            Activity::Idle => "Idle",
+            Activity::Paused { .. } => "Paused",
+            Activity::Running { .. } => "Running",
+            Activity::Waiting { .. } => "Waiting",
+        };
+        *by_state.entry(name).or_default() += 1;
+    }
+    for (name, count) in by_state {
+        gauge!("sealcluster_threads", "state" => name).set(count as f64);
+    }
+    let mut answer = hyper::Response::new(Full::new(Bytes::from(telemetry::render_metrics())));
+    answer.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(telemetry::METRICS_CONTENT_TYPE),
+    );
+    answer
 }
 
 /// A thread as damocles' `WorkerList` shows it, with sealcluster's extra fields.

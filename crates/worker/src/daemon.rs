@@ -262,6 +262,7 @@ pub async fn run(
     options: DaemonOptions,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    telemetry::install_metrics();
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }

@@ -426,6 +426,7 @@ impl SealingThread {
                         since: unix_millis(),
                         waiting_for: format!("a {} slot", stage.as_str()),
                     });
+                    let queued = std::time::Instant::now();
                     let acquired = tokio::select! {
                         acquired = self.pool.acquire(stage) => acquired,
                         Some(request) = commands.recv() => {
@@ -445,11 +446,23 @@ impl SealingThread {
                             );
                             // A stop abandons the task: its result was not recorded, so
                             // it runs again at the next start.
+                            telemetry::metrics::histogram!(
+                                "sealcluster_stage_queue_wait_seconds",
+                                "stage" => stage.as_str()
+                            )
+                            .record(queued.elapsed().as_secs_f64());
+                            let running = std::time::Instant::now();
                             let event = tokio::select! {
                                 event = self.run_stage(&task, slot).instrument(span.clone()) => event,
                                 _ = stop.changed() => return SectorEnd::Stop,
                             };
                             span.record("outcome", outcome_of(&event));
+                            telemetry::metrics::histogram!(
+                                "sealcluster_stage_duration_seconds",
+                                "stage" => stage.as_str(),
+                                "outcome" => outcome_of(&event)
+                            )
+                            .record(running.elapsed().as_secs_f64());
                             event
                         }
                         Err(error) => Event::Failed(Failure::new(error.level(), error.to_string())),

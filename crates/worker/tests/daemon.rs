@@ -103,6 +103,42 @@ async fn the_daemon_seals_sectors_and_obeys_its_admin_commands() {
         .expect("run the worker CLI");
     assert!(!refused.status.success(), "a wrong token was accepted");
 
+    // Prometheus figures from both daemons, without a token.
+    let worker_metrics = support::http_get(&format!("127.0.0.1:{port}"), "/metrics");
+    for expected in [
+        "sealcluster_stage_duration_seconds_bucket{stage=\"pc1\",outcome=\"ok\",le=\"+Inf\"}",
+        "sealcluster_stage_queue_wait_seconds_count{stage=\"c2\"}",
+        "sealcluster_stage_tasks_total{stage=\"pc2\",result=\"succeeded\"}",
+        "sealcluster_stage_running{stage=\"pc1\"}",
+        "sealcluster_threads{state=\"Paused\"} 1",
+    ] {
+        assert!(
+            worker_metrics.contains(expected),
+            "no {expected} in:\n{worker_metrics}"
+        );
+    }
+    let manager_metrics = support::http_get(&started.manager.address.to_string(), "/metrics");
+    let finalized_count = manager_metrics
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("sealcluster_sectors{miner=\"1000\",phase=\"finalized\"} ")
+        })
+        .and_then(|count| count.trim().parse::<f64>().ok())
+        .unwrap_or_default();
+    assert!(finalized_count >= 4.0, "{manager_metrics}");
+    for expected in [
+        "sealcluster_rpc_requests_total{method=\"Venus.SubmitProof\",outcome=\"ok\"}",
+        "sealcluster_rpc_duration_seconds_bucket{method=\"Venus.AllocateSector\"",
+        "sealcluster_store_free_bytes{store=\"persist-1\"}",
+        "sealcluster_store_reserved_bytes{store=\"persist-1\"}",
+        "sealcluster_messages{state=",
+    ] {
+        assert!(
+            manager_metrics.contains(expected),
+            "no {expected} in:\n{manager_metrics}"
+        );
+    }
+
     let resumed = support::worker_cli(&config, &["resume", "-i", "0"]);
     assert!(resumed.status.success(), "{resumed:?}");
     let listed = support::worker_cli(&config, &["list", "--json"]);

@@ -188,6 +188,22 @@ pub(crate) fn start_daemon(config: &Path, environment: &[(&str, String)]) -> Dae
     Daemon(command.spawn().expect("start the worker daemon"))
 }
 
+/// The body of `GET path` from `address` (`host:port`), over a plain connection.
+pub(crate) fn http_get(address: &str, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(address).expect("connect for a GET");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send the GET");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read the answer");
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
+    body.to_owned()
+}
+
 pub(crate) fn worker_cli(config: &Path, arguments: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_sealing-worker"))
         .arg("worker")

@@ -223,13 +223,24 @@ impl CommitManager {
                 crash_point("after_create");
             }
             match created {
-                Some(id) => tracing::info!(
-                    miner = miner.config.actor,
-                    purpose = purpose.as_str(),
-                    id,
-                    ?numbers,
-                    "batched sectors into a message"
-                ),
+                Some(id) => {
+                    tracing::info!(
+                        miner = miner.config.actor,
+                        purpose = purpose.as_str(),
+                        id,
+                        ?numbers,
+                        "batched sectors into a message"
+                    );
+                    self.mark_in_sector_traces(
+                        miner.config.actor,
+                        &numbers,
+                        id,
+                        purpose.as_str(),
+                        "batched into a message",
+                        None,
+                    )
+                    .await;
+                }
                 None => tracing::info!(
                     miner = miner.config.actor,
                     ?numbers,
@@ -238,6 +249,68 @@ impl CommitManager {
             }
         }
         Ok(())
+    }
+
+    /// Puts `event` of message `message` into the trace of every sector it carries.
+    async fn mark_message(
+        &self,
+        message: &MessageRow,
+        event: &'static str,
+        detail: Option<String>,
+    ) {
+        if !telemetry::is_exporting() {
+            return;
+        }
+        let sectors = match self.manager.db.message_sectors(message.id).await {
+            Ok(sectors) => sectors,
+            Err(error) => {
+                tracing::debug!(id = message.id, %error, "could not read the message's sectors for tracing");
+                return;
+            }
+        };
+        self.mark_in_sector_traces(
+            message.miner,
+            &sectors,
+            message.id,
+            message.purpose.as_str(),
+            event,
+            detail,
+        )
+        .await;
+    }
+
+    /// A `message` span (purpose, id, event, detail) in the trace of each of `sectors`:
+    /// a batch message carries many sectors, and each sector's trace shows what happened
+    /// to the message that carries it.
+    async fn mark_in_sector_traces(
+        &self,
+        miner: u64,
+        sectors: &[u64],
+        id: i64,
+        purpose: &'static str,
+        event: &'static str,
+        detail: Option<String>,
+    ) {
+        if !telemetry::is_exporting() {
+            return;
+        }
+        for number in sectors {
+            let Some(traceparent) = self.manager.sector_traceparent(miner, *number).await else {
+                continue;
+            };
+            let span = tracing::info_span!(
+                "message",
+                otel.name = format!("{purpose} message {event}"),
+                miner,
+                number,
+                message = id,
+                purpose,
+                event,
+                detail = detail.as_deref(),
+            );
+            telemetry::set_parent(&span, &traceparent);
+            drop(span);
+        }
     }
 
     async fn pre_commit_message(
@@ -375,6 +448,7 @@ impl CommitManager {
                 db.message_pushed(message.id, &cid, &text, unix_now())
                     .await?;
                 tracing::info!(id = message.id, %cid, "pushed a message");
+                self.mark_message(message, "pushed", Some(cid)).await;
             }
             Err(error) => {
                 // A transport failure says nothing about the message; try again. The
@@ -430,6 +504,11 @@ impl CommitManager {
                         exit_code = lookup.receipt.exit_code,
                         "message executed"
                     );
+                    let detail = format!(
+                        "at height {}, exit code {}",
+                        lookup.height, lookup.receipt.exit_code
+                    );
+                    self.mark_message(message, "executed", Some(detail)).await;
                 } else if head.height - lookup.height >= FINALITY {
                     db.message_final(message.id, unix_now()).await?;
                 }

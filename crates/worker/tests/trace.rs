@@ -2,7 +2,7 @@
 //! `sealing-worker daemon` (a process of its own) export their spans over OTLP/HTTP to a
 //! receiver running in this test, on a devnet with fake proofs. A sector's spans from
 //! both processes share one trace id, form one tree under the manager's root span, and
-//! cover every stage the sector went through.
+//! cover every stage the sector went through and the chain messages that carried it.
 
 mod support;
 
@@ -276,6 +276,17 @@ async fn one_sector_is_one_trace_across_the_manager_and_the_worker() {
             manager_calls.contains(call),
             "no {call} span: {manager_calls:?}"
         );
+    }
+    // The chain messages that carried the sector: batched, pushed and executed, for its
+    // precommit and its proof.
+    for purpose in ["pre_commit", "prove_commit"] {
+        for event in ["batched into a message", "pushed", "executed"] {
+            let name = format!("{purpose} message {event}");
+            assert!(
+                manager_calls.contains(name.as_str()),
+                "no {name} span: {manager_calls:?}"
+            );
+        }
     }
     // The worker's spans name the worker, the stage spans their stage, and every span
     // its outcome.

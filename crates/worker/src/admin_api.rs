@@ -80,7 +80,26 @@ fn invalid_params(message: impl Into<String>) -> CallError {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AdminState>,
+    stop: watch::Receiver<bool>,
+) {
+    serve_with(listener, state, stop, false).await;
+}
+
+/// Serves only `GET /metrics` on `listener` (damocles' `[metrics] enable = true` on
+/// `http_listen`), so the port Prometheus scrapes exposes nothing else.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    state: Arc<AdminState>,
+    stop: watch::Receiver<bool>,
+) {
+    serve_with(listener, state, stop, true).await;
+}
+
+async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: Arc<AdminState>,
     mut stop: watch::Receiver<bool>,
+    metrics_only: bool,
 ) {
     loop {
         let accepted = tokio::select! {
@@ -95,7 +114,15 @@ pub async fn serve(
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let state = Arc::clone(&state);
-                async move { Ok::<_, Infallible>(handle(&state, request).await) }
+                async move {
+                    if metrics_only && request.uri().path() != "/metrics" {
+                        return Ok::<_, Infallible>(plain(
+                            StatusCode::NOT_FOUND,
+                            "this port serves only /metrics",
+                        ));
+                    }
+                    Ok::<_, Infallible>(handle(&state, request).await)
+                }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service);

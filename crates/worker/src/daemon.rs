@@ -437,6 +437,22 @@ pub async fn run(
         Arc::clone(&admin),
         stop.clone(),
     ));
+    // `/metrics` is always on the admin port; damocles' `[metrics]` adds a port of its own.
+    if config.metrics.enable {
+        let address = config
+            .metrics
+            .http_listen
+            .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 9000)));
+        let metrics_listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("listen for [metrics] on {address}"))?;
+        tracing::info!(%address, "serving Prometheus metrics");
+        tokio::spawn(crate::admin_api::serve_metrics(
+            metrics_listener,
+            Arc::clone(&admin),
+            stop.clone(),
+        ));
+    }
     let ping_interval = config.worker.ping_interval.unwrap_or(DEFAULT_PING_INTERVAL);
     let version = format!("sealcluster-{}", env!("CARGO_PKG_VERSION"));
     loop {

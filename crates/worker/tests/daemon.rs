@@ -2,7 +2,8 @@
 //! with its built-in processors (fake proof backend), sealing against a real manager on
 //! a devnet making blocks. Two threads seal sectors until the manager has finalized at
 //! least four (each proven on chain) and it has pinged the manager; the admin CLI lists
-//! the threads, pauses one, refuses a wrong token, and resumes it.
+//! the threads, pauses one, refuses a wrong token, and resumes it. Both daemons answer
+//! `/metrics`; the worker's `[metrics]` port serves nothing else.
 
 mod support;
 
@@ -27,6 +28,13 @@ async fn the_daemon_seals_sectors_and_obeys_its_admin_commands() {
         2,
         port,
     );
+    // Damocles' `[metrics]`: a port that serves only `/metrics`.
+    let metrics_port = support::free_port();
+    let mut text = std::fs::read_to_string(&config).expect("the configuration");
+    text.push_str(&format!(
+        "\n[metrics]\nenable = true\nhttp_listen = \"127.0.0.1:{metrics_port}\"\n"
+    ));
+    std::fs::write(&config, text).expect("add [metrics]");
     let _daemon = support::start_daemon(&config, &[]);
 
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -117,6 +125,16 @@ async fn the_daemon_seals_sectors_and_obeys_its_admin_commands() {
             "no {expected} in:\n{worker_metrics}"
         );
     }
+    let scraped = support::http_get(&format!("127.0.0.1:{metrics_port}"), "/metrics");
+    assert!(
+        scraped.contains("sealcluster_stage_duration_seconds_bucket"),
+        "{scraped}"
+    );
+    let (status, _) = support::http_request(&format!("127.0.0.1:{metrics_port}"), "/");
+    assert!(
+        status.starts_with("HTTP/1.1 404"),
+        "the metrics port serves only /metrics: {status}"
+    );
     let manager_metrics = support::http_get(&started.manager.address.to_string(), "/metrics");
     let finalized_count = manager_metrics
         .lines()

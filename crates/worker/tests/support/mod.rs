@@ -188,8 +188,9 @@ pub(crate) fn start_daemon(config: &Path, environment: &[(&str, String)]) -> Dae
     Daemon(command.spawn().expect("start the worker daemon"))
 }
 
-/// The body of `GET path` from `address` (`host:port`), over a plain connection.
-pub(crate) fn http_get(address: &str, path: &str) -> String {
+/// The head and body of `GET path` from `address` (`host:port`), over a plain
+/// connection.
+pub(crate) fn http_request(address: &str, path: &str) -> (String, String) {
     use std::io::{Read as _, Write as _};
     let mut stream = std::net::TcpStream::connect(address).expect("connect for a GET");
     write!(
@@ -200,8 +201,14 @@ pub(crate) fn http_get(address: &str, path: &str) -> String {
     let mut answer = String::new();
     stream.read_to_string(&mut answer).expect("read the answer");
     let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    (head.to_owned(), body.to_owned())
+}
+
+/// The body of `GET path` from `address`, which must answer 200.
+pub(crate) fn http_get(address: &str, path: &str) -> String {
+    let (head, body) = http_request(address, path);
     assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
-    body.to_owned()
+    body
 }
 
 pub(crate) fn worker_cli(config: &Path, arguments: &[&str]) -> std::process::Output {

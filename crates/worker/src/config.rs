@@ -110,6 +110,31 @@ pub struct MetricsSection {
     pub http_listen: Option<std::net::SocketAddr>,
 }
 
+/// `[telemetry]` (sealcluster's): where the worker's spans go; the standard `OTEL_*`
+/// variables override it.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySection {
+    /// The collector's OTLP/HTTP endpoint, like `http://127.0.0.1:4318`.
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` of the worker's spans (default `sealing-worker`).
+    pub service_name: Option<String>,
+    /// The share of new traces kept, from 0 to 1 (default 1; a sector's trace follows
+    /// the manager's decision).
+    pub sample_ratio: Option<f64>,
+}
+
+impl TelemetrySection {
+    /// The settings, with the `OTEL_*` variables applied.
+    pub fn settings(&self) -> telemetry::TelemetrySettings {
+        telemetry::TelemetrySettings::resolve(
+            self.service_name.as_deref().unwrap_or("sealing-worker"),
+            self.otlp_endpoint.as_deref(),
+            self.sample_ratio.unwrap_or(1.0),
+        )
+    }
+}
+
 /// `[sector_manager]`.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -543,6 +568,8 @@ struct FileLayout {
     worker: WorkerSection,
     #[serde(default)]
     metrics: MetricsSection,
+    #[serde(default)]
+    telemetry: TelemetrySection,
     sector_manager: SectorManagerSection,
     #[serde(default)]
     sealing: SealingOverrides,
@@ -559,7 +586,7 @@ struct FileLayout {
 }
 
 /// A checked worker configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct WorkerConfig {
     /// The file it was read from.
     pub path: PathBuf,
@@ -567,6 +594,8 @@ pub struct WorkerConfig {
     pub worker: WorkerSection,
     /// `[metrics]`.
     pub metrics: MetricsSection,
+    /// `[telemetry]`.
+    pub telemetry: TelemetrySection,
     /// `[sector_manager]`.
     pub sector_manager: SectorManagerSection,
     /// `[sealing]`.
@@ -744,6 +773,7 @@ impl WorkerConfig {
             path: path.to_owned(),
             worker: file.worker,
             metrics: file.metrics,
+            telemetry: file.telemetry,
             sector_manager: file.sector_manager,
             sealing: file.sealing,
             sealing_threads: file

@@ -336,9 +336,15 @@ fn ask_manager_for_defaults(
 }
 
 fn run_daemon(config_path: &std::path::Path, fake_proofs: bool) -> anyhow::Result<()> {
-    let settings = telemetry::TelemetrySettings::resolve("sealing-worker", None, 1.0);
+    // Traces go where `[telemetry]` says; a file that does not load is reported after
+    // logging is up.
+    let loaded = worker::config::WorkerConfig::load(config_path);
+    let settings = match &loaded {
+        Ok(config) => config.telemetry.settings(),
+        Err(_) => telemetry::TelemetrySettings::resolve("sealing-worker", None, 1.0),
+    };
     let _telemetry = telemetry::init(&settings, "info").context("start logging and tracing")?;
-    let config = worker::config::WorkerConfig::load(config_path)?;
+    let config = loaded?;
     let admin_token = worker::daemon::admin_token(config_path)?;
     let worker_executable =
         std::env::current_exe().context("find this executable for the built-in processors")?;

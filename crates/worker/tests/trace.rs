@@ -157,14 +157,13 @@ async fn one_sector_is_one_trace_across_the_manager_and_the_worker() {
         1,
         support::free_port(),
     );
-    let daemon = support::start_daemon(
-        &config,
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.clone()),
-            ("OTEL_SERVICE_NAME", "sealing-worker".to_owned()),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
-        ],
-    );
+    // The worker's exporter from its own file's `[telemetry]`.
+    let mut text = std::fs::read_to_string(&config).expect("the configuration");
+    text.push_str(&format!(
+        "\n[telemetry]\notlp_endpoint = \"{endpoint}\"\nservice_name = \"sealing-worker\"\n"
+    ));
+    std::fs::write(&config, text).expect("add [telemetry]");
+    let daemon = support::start_daemon(&config, &[("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned())]);
     let deadline = Instant::now() + Duration::from_secs(120);
     while !support::finalized_sectors(&started, 1).await.contains(&1) {
         assert!(

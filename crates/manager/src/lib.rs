@@ -326,6 +326,16 @@ fn persist_stores(manager: &Manager) -> post::runner::PersistStores {
     }
 }
 
+/// The admin API of the worker that pinged with `dest` (`host:port`). A worker serves it
+/// at the root (damocles' server ignores the path).
+pub fn worker_admin_endpoint(dest: &str, token: Option<String>) -> Endpoint {
+    Endpoint {
+        http_url: format!("http://{dest}/"),
+        websocket_url: format!("ws://{dest}/"),
+        token,
+    }
+}
+
 /// Calls `method` on the admin API of the worker that pinged as `name`, with the
 /// workers' admin token from `SEALING_WORKER_ADMIN_TOKEN` (the same variable the
 /// worker and `util workers` read): what the page's pause and resume buttons do.
@@ -344,14 +354,12 @@ pub(crate) async fn worker_admin_call(
                 "no worker named {name:?} has pinged this manager"
             ))
         })?;
-    // A worker serves its admin API at the root (damocles' server ignores the path).
-    let endpoint = Endpoint {
-        http_url: format!("http://{}/", worker.dest),
-        websocket_url: format!("ws://{}/", worker.dest),
-        token: Some(manager.config.common.auth.worker_admin_token.clone())
+    let endpoint = worker_admin_endpoint(
+        &worker.dest,
+        Some(manager.config.common.auth.worker_admin_token.clone())
             .filter(|token| !token.is_empty())
             .or_else(|| std::env::var("SEALING_WORKER_ADMIN_TOKEN").ok()),
-    };
+    );
     let transport = HttpTransport::new(endpoint, Duration::from_secs(30))
         .map_err(|error| sealer::ApiError::temporary(error.to_string()))?;
     LotusClient::new(transport)

@@ -821,12 +821,7 @@ async fn worker_call(
         .and_then(|list| list.iter().find(|w| w["Info"]["Name"] == name))
         .and_then(|w| w["Info"]["Dest"].as_str().map(str::to_owned))
         .with_context(|| format!("no worker named {name:?} has pinged this manager"))?;
-    // A worker serves its RPC at the root (damocles' server ignores the path).
-    let endpoint = Endpoint {
-        http_url: format!("http://{dest}/"),
-        websocket_url: format!("ws://{dest}/"),
-        token: worker_token,
-    };
+    let endpoint = manager::worker_admin_endpoint(&dest, worker_token);
     let client = LotusClient::new(HttpTransport::new(endpoint, Duration::from_secs(30))?);
     let params = params.as_array().cloned().unwrap_or_default();
     let answer = client

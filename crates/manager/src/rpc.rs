@@ -167,6 +167,25 @@ impl Params {
     }
 }
 
+/// The head and `miner`'s proving deadline at it.
+async fn proving_deadline_now(
+    manager: &Manager,
+    miner: &Address,
+) -> Result<
+    (
+        chain_client::types::TipSet,
+        chain_client::types::DeadlineInfo,
+    ),
+    ApiError,
+> {
+    let head = manager.chain.chain_head().await?;
+    let info = manager
+        .chain
+        .state_miner_proving_deadline(miner, &head.key())
+        .await?;
+    Ok((head, info))
+}
+
 /// 32 bytes of randomness from base64.
 fn decode_randomness(text: &str) -> Option<[u8; 32]> {
     use base64::Engine as _;
@@ -292,7 +311,7 @@ pub async fn dispatch(
         });
     }
     // The names are 'static constants; find ours so errors can name it.
-    let method: &'static str = permission_method_name(method);
+    let method: &'static str = known_method_name(method);
     let p = Params::new(method, params)?;
     match method {
         names::ALLOCATE_SECTOR => to_value(manager.allocate_sector(&p.at(0, "spec")?).await?),
@@ -674,11 +693,7 @@ pub async fn dispatch(
         admin::PROVING_INFO => {
             let actor: u64 = p.at(0, "actor")?;
             let address = Address::new_id(actor);
-            let head = manager.chain.chain_head().await?;
-            let info = manager
-                .chain
-                .state_miner_proving_deadline(&address, &head.key())
-                .await?;
+            let (head, info) = proving_deadline_now(manager, &address).await?;
             let faults = manager
                 .chain
                 .state_miner_faults(&address, &head.key())
@@ -710,11 +725,7 @@ pub async fn dispatch(
         admin::PROVING_FAULTS => {
             let actor: u64 = p.at(0, "actor")?;
             let address = Address::new_id(actor);
-            let head = manager.chain.chain_head().await?;
-            let info = manager
-                .chain
-                .state_miner_proving_deadline(&address, &head.key())
-                .await?;
+            let (head, info) = proving_deadline_now(manager, &address).await?;
             let mut rows = Vec::new();
             for deadline in 0..info.wpost_period_deadlines {
                 let partitions = manager
@@ -929,13 +940,9 @@ pub fn is_worker_method(method: &str) -> bool {
     WORKER_METHODS.contains(&method)
 }
 
-/// `method` if it is one this manager serves, else `Venus.Unknown`: a bounded name for
-/// logs and metric labels.
+/// `method` if it is one this manager serves, else `Venus.Unknown`: a `'static`, bounded
+/// name for errors, logs and metric labels.
 pub(crate) fn known_method_name(method: &str) -> &'static str {
-    permission_method_name(method)
-}
-
-fn permission_method_name(method: &str) -> &'static str {
     WORKER_METHODS
         .iter()
         .chain(OPERATOR_METHODS)

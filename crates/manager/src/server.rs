@@ -239,8 +239,9 @@ async fn rpc_span(
     params: &Value,
     traceparent: Option<&str>,
 ) -> tracing::Span {
+    // Read in place: this runs for every call.
     let sector = params.get(0).and_then(|first| {
-        serde_json::from_value::<sealer_api::types::SectorId>(first.clone()).ok()
+        <sealer_api::types::SectorId as serde::Deserialize>::deserialize(first).ok()
     });
     let span = tracing::info_span!(
         "rpc",

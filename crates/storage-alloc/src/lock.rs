@@ -4,7 +4,8 @@
 //! `flock(LOCK_EX | LOCK_NB)` on Linux. An flock belongs to the open file, so a second
 //! claim fails whether it comes from another process or from another thread of the same
 //! one, and the kernel drops the lock when its holder exits, however it exits. The holder
-//! writes its pid into the file so that a refused claimant can say who holds it.
+//! writes its pid into the file so that a refused claimant can say who holds it, and
+//! empties the file when it lets go; a refused claimant names only a live process.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -34,6 +35,16 @@ impl ExclusiveFileLock {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(error) => Err(error),
         }
+    }
+}
+
+impl Drop for ExclusiveFileLock {
+    fn drop(&mut self) {
+        // Empties the file before the lock goes with it, so that the next claimant's
+        // rivals, who may look between its lock and its write, never read this pid. Best
+        // effort: a pid left behind (a failed truncate, or a holder that was killed) names
+        // a process that is gone, and readers check for that.
+        let _ignored = self.file.set_len(0);
     }
 }
 
@@ -114,12 +125,22 @@ pub fn try_lock_exclusive(path: &Path) -> Result<ExclusiveFileLock, LockError> {
 }
 
 /// The pid written by the lock's holder. A holder may not have written it yet (it locks,
-/// then writes), so an unreadable or empty file means "unknown", not an error.
+/// then writes), so an unreadable or empty file means "unknown", not an error; so does the
+/// pid of a process that is gone (a killed holder's, left in the file until the next
+/// holder overwrites it).
 fn read_holder_pid(file: &mut File) -> Option<u32> {
     let mut contents = String::new();
     file.seek(SeekFrom::Start(0)).ok()?;
     file.read_to_string(&mut contents).ok()?;
-    contents.trim().parse().ok()
+    let pid: u32 = contents.trim().parse().ok()?;
+    process_is_alive(pid).then_some(pid)
+}
+
+/// Whether a process with this pid exists, as far as `/proc` tells; where there is no
+/// `/proc`, every pid is taken to be alive.
+fn process_is_alive(pid: u32) -> bool {
+    let proc_root = Path::new("/proc");
+    !proc_root.join("self").exists() || proc_root.join(pid.to_string()).exists()
 }
 
 #[cfg(test)]
@@ -148,6 +169,41 @@ mod tests {
         drop(held);
         let again = try_lock_exclusive(&path).expect("a released lock can be taken again");
         drop(again);
+    }
+
+    #[test]
+    fn a_released_lock_leaves_no_pid_behind() {
+        let directory = tempfile::tempdir().expect("create a temporary directory");
+        let path = directory.path().join(".holder");
+        let held = try_lock_exclusive(&path).expect("claim");
+        let written = std::fs::read_to_string(&path).expect("read the holder file");
+        assert_eq!(written.trim(), std::process::id().to_string());
+        drop(held);
+        let left = std::fs::read_to_string(&path).expect("read the holder file");
+        assert_eq!(left, "", "the released lock's pid stays in the file");
+    }
+
+    #[test]
+    fn a_gone_process_is_never_named_as_the_holder() {
+        let directory = tempfile::tempdir().expect("create a temporary directory");
+        let path = directory.path().join(".holder");
+        // A pid that belongs to no process: the kernel hands out pids below `pid_max`.
+        // (Not a reaped child's: starting a process here would fork while other tests
+        // hold locks, and a forked child keeps them until it execs.)
+        let gone_pid: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+            .expect("read pid_max")
+            .trim()
+            .parse()
+            .expect("pid_max is a number");
+        std::fs::write(&path, format!("{gone_pid}\n")).expect("leave a stale pid");
+        // A rival has locked the file but not yet written its pid, as a winner of a
+        // close race looks between its lock and its write.
+        let rival = File::open(&path).expect("open the holder file");
+        rival.try_lock().expect("the rival locks");
+        match try_lock_exclusive(&path).expect_err("the file is locked") {
+            LockError::Busy { holder_pid, .. } => assert_eq!(holder_pid, None),
+            other => panic!("expected Busy, got {other:?}"),
+        }
     }
 
     #[test]

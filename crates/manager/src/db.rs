@@ -574,34 +574,41 @@ impl Database {
             // The writer thread is SQLite's only writer, so reading the counter and then
             // writing it cannot race.
             return writer
-                .run(Durability::Normal, Vec::new(), move |connection| {
-                    let last: Option<i64> = connection
-                        .prepare_cached(&numbered(COUNTER_READ))?
-                        .query_row(rusqlite::params![to_i64(miner)?], |row| row.get(0))
-                        .optional()?;
-                    let after = last.map(to_u64).transpose()?.unwrap_or(min);
-                    let Some(candidate) = next_free_number(after, min, max, &*taken_on_chain)
-                    else {
-                        return Ok(None);
-                    };
-                    sqlite_execute(
-                        connection,
-                        COUNTER_SET,
-                        rusqlite::params![to_i64(miner)?, to_i64(candidate)?],
-                    )?;
-                    sqlite_execute(
-                        connection,
-                        SECTOR_INSERT,
-                        rusqlite::params![
-                            to_i64(miner)?,
-                            to_i64(candidate)?,
-                            to_i64(proof_type)?,
-                            now
-                        ],
-                    )?;
-                    sqlite_event(connection, miner, candidate, now, "allocated", "")?;
-                    Ok(Some(candidate))
-                })
+                .run_naming_rows(
+                    Durability::Normal,
+                    Vec::new(),
+                    move |connection, touched| {
+                        let last: Option<i64> = connection
+                            .prepare_cached(&numbered(COUNTER_READ))?
+                            .query_row(rusqlite::params![to_i64(miner)?], |row| row.get(0))
+                            .optional()?;
+                        let after = last.map(to_u64).transpose()?.unwrap_or(min);
+                        let Some(candidate) = next_free_number(after, min, max, &*taken_on_chain)
+                        else {
+                            return Ok(None);
+                        };
+                        sqlite_execute(
+                            connection,
+                            COUNTER_SET,
+                            rusqlite::params![to_i64(miner)?, to_i64(candidate)?],
+                        )?;
+                        sqlite_execute(
+                            connection,
+                            SECTOR_INSERT,
+                            rusqlite::params![
+                                to_i64(miner)?,
+                                to_i64(candidate)?,
+                                to_i64(proof_type)?,
+                                now
+                            ],
+                        )?;
+                        sqlite_event(connection, miner, candidate, now, "allocated", "")?;
+                        // The new row goes into the row cache, as every written row does: the
+                        // worker's next calls (its state report, its ticket) read it.
+                        touched.push(Touched::Sector(miner, candidate));
+                        Ok(Some(candidate))
+                    },
+                )
                 .await;
         }
 
@@ -2171,4 +2178,28 @@ fn message_row_with(row: &impl Columns, prefix: &str) -> Result<MessageRow, Data
         created_at: row.column(column("created_at").as_str())?,
         sectors: Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An allocation inserts a row under a number it chooses as it runs; the row is in
+    /// memory when the allocation is answered, so the worker's next calls (its state
+    /// report, its ticket) do not read the database.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_allocated_sector_is_in_the_row_cache_at_once() {
+        let home = tempfile::tempdir().expect("a home");
+        let database = Database::open("sqlite://manager.db", home.path(), 2)
+            .await
+            .expect("open the database");
+        let number = database
+            .allocate_sector(1000, 5, 0, None, Box::new(|_| false), 1)
+            .await
+            .expect("allocate")
+            .expect("a number");
+        let cache = database.cache.as_ref().expect("SQLite keeps a row cache");
+        let cached = cache.sector(1000, number).expect("the new row is kept");
+        assert_eq!((cached.phase, cached.proof_type), (Phase::Sealing, 5));
+    }
 }

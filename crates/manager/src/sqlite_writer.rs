@@ -13,8 +13,9 @@
 //! The contract of [`SqliteWriter::run`]: the closure runs inside a savepoint of the
 //! group's transaction, so its error rolls back only its own statements; its result is
 //! answered after the group's commit (an error if the commit fails); the rows it names as
-//! touched are read back on this thread's connection after the commit and put in the row
-//! cache (or forgotten, when they cannot be read) before any answer.
+//! touched (before it runs, or while it runs, for rows it creates) are read back on this
+//! thread's connection after the commit and put in the row cache (or forgotten, when they
+//! cannot be read) before any answer.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -40,8 +41,9 @@ pub(crate) enum Durability {
 /// A write waiting for its group: run once inside the group's transaction, then
 /// answered with the group's outcome.
 trait Write: Send {
-    /// Runs the write's statements; true when they succeeded.
-    fn run(&mut self, connection: &rusqlite::Connection) -> bool;
+    /// Runs the write's statements, naming in `touched` the rows it found it changed (on
+    /// top of those named before it ran); true when they succeeded.
+    fn run(&mut self, connection: &rusqlite::Connection, touched: &mut Vec<Touched>) -> bool;
     /// Answers the caller: the write's own outcome if the group committed, the commit's
     /// (or the transaction's) error otherwise.
     fn answer(self: Box<Self>, committed: Result<(), String>);
@@ -56,13 +58,13 @@ struct TypedWrite<T, F> {
 impl<T, F> Write for TypedWrite<T, F>
 where
     T: Send,
-    F: FnOnce(&rusqlite::Connection) -> Result<T, DatabaseError> + Send,
+    F: FnOnce(&rusqlite::Connection, &mut Vec<Touched>) -> Result<T, DatabaseError> + Send,
 {
-    fn run(&mut self, connection: &rusqlite::Connection) -> bool {
+    fn run(&mut self, connection: &rusqlite::Connection, touched: &mut Vec<Touched>) -> bool {
         let Some(work) = self.work.take() else {
             return false;
         };
-        let outcome = work(connection);
+        let outcome = work(connection, touched);
         let succeeded = outcome.is_ok();
         self.outcome = Some(outcome);
         succeeded
@@ -116,6 +118,20 @@ impl SqliteWriter {
         durability: Durability,
         touched: Vec<Touched>,
         work: impl FnOnce(&rusqlite::Connection) -> Result<T, DatabaseError> + Send + 'static,
+    ) -> Result<T, DatabaseError> {
+        self.run_naming_rows(durability, touched, move |connection, _| work(connection))
+            .await
+    }
+
+    /// Like [`SqliteWriter::run`], for a write that learns which rows it changes as it
+    /// runs (an insert under a number it chooses): it names them in the vector it is given.
+    pub(crate) async fn run_naming_rows<T: Send + 'static>(
+        &self,
+        durability: Durability,
+        touched: Vec<Touched>,
+        work: impl FnOnce(&rusqlite::Connection, &mut Vec<Touched>) -> Result<T, DatabaseError>
+        + Send
+        + 'static,
     ) -> Result<T, DatabaseError> {
         let (reply, answered) = tokio::sync::oneshot::channel();
         let job = Job {
@@ -179,7 +195,10 @@ fn commit_group(connection: &rusqlite::Connection, group: Vec<Job>, cache: &RowC
                 .answer(Err(format!("opening a savepoint: {error}")));
             continue;
         }
-        if !job.write.run(connection) {
+        let mut named_while_running = Vec::new();
+        if job.write.run(connection, &mut named_while_running) {
+            touched.extend(named_while_running);
+        } else {
             let _ = connection.execute_batch("ROLLBACK TO write");
         }
         let _ = connection.execute_batch("RELEASE write");

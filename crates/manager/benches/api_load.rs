@@ -2,6 +2,16 @@
 //! `sector-manager` process on SQLite with fake proofs, against a devnet making a block every 50 ms,
 //! and the benchmark reports calls per second and latency percentiles.
 //!
+//! In a cluster the workers and the chain node run on machines of their own; here they
+//! share two cores with the manager. So that the manager and the devnet (which stands for
+//! a Lotus node) are not short of CPU time because of the load generator, every thread of
+//! the generator's runtime runs at a lower scheduling priority (nice 10); the manager
+//! process, the devnet and one probe worker run at the normal one. The probe seals
+//! sectors one after another on a thread of its own, with the same calls as the simulated
+//! workers: its latencies are what one worker sees of a manager under the load of all the
+//! others. The simulated workers' latencies are printed too; they include the time each
+//! answer waits for its low-priority task to run again.
+//!
 //! `cargo bench -p manager --bench api_load` (`SECTORS=…`, `WORKERS=…` to change the
 //! load, `DATABASE_URL=postgres://…` for PostgreSQL, `MANAGER_LOG=…` for the manager's
 //! log filter). It is a measurement, not a test:
@@ -23,6 +33,19 @@ fn setting(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// The scheduling priority of the load generator's threads.
+const GENERATOR_NICE: i32 = 10;
+
+/// Lowers the calling thread's scheduling priority (on Linux a nice value belongs to a
+/// thread). A failure only makes the measurement less fair to the manager, so it is
+/// reported and the run goes on.
+fn lower_this_threads_priority() {
+    let thread = rustix::thread::gettid();
+    if let Err(error) = rustix::process::setpriority_process(Some(thread), GENERATOR_NICE) {
+        println!("could not lower the priority of thread {thread:?}: {error}");
+    }
+}
+
 fn main() {
     // The devnet stands in for a Lotus node, which is not on the generator's threads:
     // it runs on a runtime of its own, so the simulated workers never wait for a block
@@ -33,7 +56,11 @@ fn main() {
         .build()
         .expect("the devnet's runtime");
     let devnet = devnet_runtime.block_on(support::fake_devnet(Duration::from_millis(50)));
+    // The simulated workers' tasks run on this runtime's threads, the low-priority ones;
+    // `run` itself is polled on the main thread, which keeps the normal priority and so
+    // passes it on to the probe's thread.
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .on_thread_start(lower_this_threads_priority)
         .enable_all()
         .build()
         .expect("a runtime");
@@ -58,7 +85,7 @@ async fn run(devnet: &devnet::RunningDevnet) {
     let mut client = support::RetryingClient::new(address, token);
     client.latencies = Some(Arc::clone(&latencies));
     client.pause = Duration::from_millis(50);
-    let probe = Probe::start(address, client.token.clone());
+    let probe = Probe::start(address, client.token.clone(), persist.clone());
     let started = Instant::now();
     let claimed = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..workers)
@@ -86,54 +113,26 @@ async fn run(devnet: &devnet::RunningDevnet) {
         task.await.expect("a simulated worker");
     }
     let elapsed = started.elapsed();
+    let probed = probe.finish();
     let measured = latencies.lock().expect("latencies").clone();
-    let mut by_method = std::collections::BTreeMap::<&str, Vec<Duration>>::new();
-    for (method, latency) in &measured {
-        by_method.entry(method).or_default().push(*latency);
-    }
-    let mut latencies: Vec<Duration> = measured.iter().map(|(_, latency)| *latency).collect();
-    latencies.sort_unstable();
-    let percentile = |p: f64| {
-        let index = ((latencies.len() as f64 - 1.0) * p).round() as usize;
-        latencies.get(index).copied().unwrap_or_default()
-    };
+    let answered = measured.len() + probed.latencies.len();
     println!(
-        "{sectors} sectors by {workers} simulated workers on {} in {elapsed:.1?}: {} calls, {:.0} calls/s; \
-         latency p50 {:?}, p90 {:?}, p99 {:?}, max {:?}",
+        "{sectors} sectors by {workers} simulated workers and the probe on {} in {elapsed:.1?}: {answered} calls answered, {:.0} calls/s",
         if url.starts_with("sqlite") {
             "SQLite"
         } else {
             "PostgreSQL"
         },
-        latencies.len(),
-        latencies.len() as f64 / elapsed.as_secs_f64(),
-        percentile(0.50),
-        percentile(0.90),
-        percentile(0.99),
-        latencies.last().copied().unwrap_or_default(),
+        answered as f64 / elapsed.as_secs_f64(),
     );
-    for (method, mut list) in by_method {
-        list.sort_unstable();
-        let p99 = list[((list.len() as f64 - 1.0) * 0.99).round() as usize];
-        println!(
-            "  {method:<28} {:>7} calls, p50 {:?}, p99 {p99:?}",
-            list.len(),
-            list[list.len() / 2]
-        );
-    }
-    let mut probed = probe.finish();
-    probed.sort_unstable();
-    if !probed.is_empty() {
-        let at = |p: f64| probed[((probed.len() as f64 - 1.0) * p).round() as usize];
-        println!(
-            "  probe (one caller on its own thread, a ReportState every 10 ms): {} calls, p50 {:?}, p90 {:?}, p99 {:?}, max {:?}",
-            probed.len(),
-            at(0.5),
-            at(0.9),
-            at(0.99),
-            probed[probed.len() - 1]
-        );
-    }
+    println!(
+        "  the probe worker (normal priority, a thread of its own) sealed {} sectors, {:.1?} each at the median:",
+        probed.sealed.len(),
+        median(&probed.sealed),
+    );
+    print_latencies(&probed.latencies);
+    println!("  the simulated workers (low priority, sharing two threads):");
+    print_latencies(&measured);
     drop(manager);
     if manager_log != "warn" {
         let kept = home.keep();
@@ -141,16 +140,61 @@ async fn run(devnet: &devnet::RunningDevnet) {
     }
 }
 
-/// One more caller on a thread and runtime of its own, calling at a steady pace while the
-/// simulated workers run: the manager's latency as a caller that is never short of CPU
-/// time in its own process sees it.
+fn median(list: &[Duration]) -> Duration {
+    let mut sorted = list.to_vec();
+    sorted.sort_unstable();
+    sorted.get(sorted.len() / 2).copied().unwrap_or_default()
+}
+
+/// Prints the percentiles of every call and then of each method.
+fn print_latencies(measured: &[(&'static str, Duration)]) {
+    let mut all: Vec<Duration> = measured.iter().map(|(_, latency)| *latency).collect();
+    all.sort_unstable();
+    let Some(slowest) = all.last().copied() else {
+        return;
+    };
+    let at = |list: &[Duration], p: f64| list[((list.len() as f64 - 1.0) * p).round() as usize];
+    println!(
+        "    {} calls, p50 {:?}, p90 {:?}, p99 {:?}, max {slowest:?}",
+        all.len(),
+        at(&all, 0.5),
+        at(&all, 0.9),
+        at(&all, 0.99),
+    );
+    let mut by_method = std::collections::BTreeMap::<&str, Vec<Duration>>::new();
+    for (method, latency) in measured {
+        by_method.entry(method).or_default().push(*latency);
+    }
+    for (method, mut list) in by_method {
+        list.sort_unstable();
+        println!(
+            "    {method:<28} {:>7} calls, p50 {:?}, p99 {:?}",
+            list.len(),
+            at(&list, 0.5),
+            at(&list, 0.99),
+        );
+    }
+}
+
+/// What the probe worker measured.
+#[derive(Default)]
+struct Probed {
+    /// Each call's method and latency.
+    latencies: Vec<(&'static str, Duration)>,
+    /// How long each of its sectors took from allocation to its finalize report.
+    sealed: Vec<Duration>,
+}
+
+/// One more worker, on a thread and runtime of its own at the normal priority, sealing
+/// sectors one after another with the simulated workers' calls while they run: the
+/// manager's latency as a worker that is not short of CPU time sees it.
 struct Probe {
     stop: Arc<std::sync::atomic::AtomicBool>,
-    thread: std::thread::JoinHandle<Vec<Duration>>,
+    thread: std::thread::JoinHandle<Probed>,
 }
 
 impl Probe {
-    fn start(address: std::net::SocketAddr, token: String) -> Probe {
+    fn start(address: std::net::SocketAddr, token: String, persist: std::path::PathBuf) -> Probe {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
@@ -159,30 +203,24 @@ impl Probe {
                 .build()
                 .expect("the probe's runtime");
             runtime.block_on(async move {
-                let client = support::RetryingClient::new(address, token);
-                let allocated = client
-                    .call(
-                        "Venus.AllocateSector",
-                        serde_json::json!([{"AllowedMiners": [1000], "AllowedProofTypes": [5]}]),
-                    )
-                    .await;
-                let report = serde_json::json!([allocated["ID"], {"Worker": {"Instance": "probe", "Location": "/probe"},
-                    "StateChange": {"Prev": "Empty", "Next": "Allocated", "Event": "Event::Probe"}, "Failure": null}]);
-                let mut latencies = Vec::new();
+                let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
+                let mut client = support::RetryingClient::new(address, token);
+                client.latencies = Some(Arc::clone(&latencies));
+                client.pause = Duration::from_millis(50);
+                let mut sealed = Vec::new();
                 while !stopped.load(Ordering::Relaxed) {
                     let began = Instant::now();
-                    if client.call_once("Venus.ReportState", report.clone()).await.is_ok() {
-                        latencies.push(began.elapsed());
-                    }
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    support::seal_one_sector(&client, &persist, Duration::from_millis(100)).await;
+                    sealed.push(began.elapsed());
                 }
-                latencies
+                let latencies = latencies.lock().expect("the probe's latencies").clone();
+                Probed { latencies, sealed }
             })
         });
         Probe { stop, thread }
     }
 
-    fn finish(self) -> Vec<Duration> {
+    fn finish(self) -> Probed {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().unwrap_or_default()
     }

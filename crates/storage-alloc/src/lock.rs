@@ -56,7 +56,8 @@ pub enum LockError {
     Busy {
         /// The file that is locked.
         path: PathBuf,
-        /// The pid the holder wrote into the file, if it had written one yet.
+        /// The pid the holder wrote into the file, if it had written one yet and it names
+        /// a process this one can see.
         holder_pid: Option<u32>,
     },
     /// The file could not be opened or locked.
@@ -74,7 +75,9 @@ pub enum LockError {
 pub fn describe_holder(holder_pid: Option<u32>) -> String {
     match holder_pid {
         Some(pid) => format!("process {pid}"),
-        None => "another process (which had not yet written its pid)".to_owned(),
+        None => {
+            "another process (its pid not written yet, or of a process not visible here)".to_owned()
+        }
     }
 }
 

@@ -103,6 +103,21 @@ impl Phase {
     }
 }
 
+/// An event for a sector's history, to be written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SectorEventRow {
+    /// The miner's actor id.
+    pub miner: u64,
+    /// The sector number.
+    pub number: u64,
+    /// When, in Unix seconds.
+    pub at: i64,
+    /// What kind of event (`worker state`, `worker failure`, `allocated`, ...).
+    pub kind: String,
+    /// What happened, for people.
+    pub detail: String,
+}
+
 /// A sector's row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SectorRow {
@@ -1055,16 +1070,19 @@ impl Database {
     }
 
     /// Records workers' state reports, many in one transaction: (miner, number,
-    /// worker instance, report JSON, time). Only sealing sectors are changed.
+    /// worker instance, report JSON, time). Only sealing sectors are changed. The events
+    /// the reports leave in the sectors' histories are written in the same transaction.
     pub async fn report_states(
         &self,
         reports: &[(u64, u64, String, String, i64)],
+        events: &[SectorEventRow],
     ) -> Result<(), DatabaseError> {
+        if reports.is_empty() && events.is_empty() {
+            return Ok(());
+        }
         if let Some(writer) = &self.sqlite_writer {
-            if reports.is_empty() {
-                return Ok(());
-            }
             let reports = reports.to_vec();
+            let events = events.to_vec();
             let touched = reports
                 .iter()
                 .map(|(miner, number, ..)| Touched::Sector(*miner, *number))
@@ -1084,31 +1102,45 @@ impl Database {
                             ],
                         )?;
                     }
+                    for event in events {
+                        sqlite_event(
+                            connection,
+                            event.miner,
+                            event.number,
+                            event.at,
+                            &event.kind,
+                            &event.detail,
+                        )?;
+                    }
                     Ok(())
                 })
                 .await;
         }
 
-        let pool = self.pool.clone();
-        let reports = reports.to_vec();
-        {
-            if reports.is_empty() {
-                return Ok(());
-            }
-            let mut transaction = pool.begin().await?;
-            for (miner, number, instance, report, now) in reports {
-                sqlx::query(REPORT_UPDATE)
-                    .bind(to_i64(miner)?)
-                    .bind(to_i64(number)?)
-                    .bind(report)
-                    .bind(instance)
-                    .bind(now)
-                    .execute(&mut *transaction)
-                    .await?;
-            }
-            transaction.commit().await?;
-            Ok(())
+        let mut transaction = self.pool.begin().await?;
+        for (miner, number, instance, report, now) in reports {
+            sqlx::query(REPORT_UPDATE)
+                .bind(to_i64(*miner)?)
+                .bind(to_i64(*number)?)
+                .bind(report)
+                .bind(instance)
+                .bind(now)
+                .execute(&mut *transaction)
+                .await?;
         }
+        for event in events {
+            record_event(
+                &mut transaction,
+                event.miner,
+                event.number,
+                event.at,
+                &event.kind,
+                &event.detail,
+            )
+            .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
     }
 
     /// Moves a sealing sector to `phase` (finalized or aborted), releasing its reservation

@@ -45,6 +45,80 @@ pub const MAX_PRE_COMMIT_RANDOMNESS_LOOKBACK: i64 = 2880 + 900;
 /// A state report waiting to be written: worker instance, report JSON, time.
 type PendingReport = (String, String, i64);
 
+/// Past this many history events waiting to be written (the database refusing writes for
+/// a long time), new ones are dropped and counted rather than kept without bound.
+const MAXIMUM_PENDING_HISTORY: usize = 50_000;
+
+/// Past this many sectors, the memory of each one's last history event starts afresh (at
+/// worst one repeated event per sector follows).
+const MAXIMUM_REMEMBERED_HISTORY: usize = 100_000;
+
+/// The history workers' reports leave in a sector's events: each state change and each
+/// failure, written with the reports; a report that says again what the sector's last
+/// event said (a worker retrying a step) adds nothing.
+#[derive(Debug, Default)]
+struct ReportHistory {
+    /// Events not yet written.
+    pending: Vec<crate::db::SectorEventRow>,
+    /// The kind and detail of each sector's last event.
+    last_event_of: std::collections::HashMap<(u64, u64), (&'static str, String)>,
+    /// Events dropped because `pending` was full, since the last flush.
+    dropped: usize,
+}
+
+impl ReportHistory {
+    fn record(&mut self, sector: SectorId, at: i64, report: &ReportStateRequest) {
+        let (kind, detail) = history_event_of(report);
+        let key = (sector.miner, sector.number);
+        if self
+            .last_event_of
+            .get(&key)
+            .is_some_and(|(last_kind, last_detail)| *last_kind == kind && *last_detail == detail)
+        {
+            return;
+        }
+        if self.last_event_of.len() >= MAXIMUM_REMEMBERED_HISTORY {
+            self.last_event_of.clear();
+        }
+        self.last_event_of.insert(key, (kind, detail.clone()));
+        if self.pending.len() >= MAXIMUM_PENDING_HISTORY {
+            self.dropped += 1;
+            return;
+        }
+        self.pending.push(crate::db::SectorEventRow {
+            miner: sector.miner,
+            number: sector.number,
+            at,
+            kind: kind.to_owned(),
+            detail,
+        });
+    }
+}
+
+/// The event a worker's report leaves in the sector's history: `worker failure` when it
+/// carries a failure, `worker state` otherwise; the detail names the change and the
+/// worker.
+pub fn history_event_of(report: &ReportStateRequest) -> (&'static str, String) {
+    let change = &report.state_change;
+    let worker = &report.worker.instance;
+    match &report.failure {
+        Some(failure) => (
+            "worker failure",
+            format!(
+                "{}: {} ({} -> {} on {}, worker {worker})",
+                failure.level, failure.desc, change.prev, change.next, change.event
+            ),
+        ),
+        None => (
+            "worker state",
+            format!(
+                "{} -> {} on {} (worker {worker})",
+                change.prev, change.next, change.event
+            ),
+        ),
+    }
+}
+
 /// How often state reports are written.
 pub const REPORT_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -197,6 +271,8 @@ pub struct Manager {
     /// every [`REPORT_FLUSH_INTERVAL`]; a crash loses at most that much of them, which
     /// the workers' next reports replace.
     pending_reports: std::sync::Mutex<std::collections::HashMap<(u64, u64), PendingReport>>,
+    /// The history the reports leave, written with them.
+    report_history: std::sync::Mutex<ReportHistory>,
     /// The last head read from the chain and when, shared by the API calls.
     head: std::sync::Mutex<Option<(std::time::Instant, chain_client::types::TipSet)>>,
     /// Held by the one caller reading a new head, so callers finding the head too old
@@ -421,6 +497,7 @@ impl Manager {
             traces: std::sync::Mutex::new(std::collections::HashMap::new()),
             reads: ChainReadsAtTipset::default(),
             pending_reports: std::sync::Mutex::new(std::collections::HashMap::new()),
+            report_history: std::sync::Mutex::new(ReportHistory::default()),
         })
     }
 
@@ -1199,11 +1276,15 @@ impl Manager {
         let row = self.known_sector(sector).await?;
         if row.phase == Phase::Sealing {
             let text = serde_json::to_string(report).unwrap_or_default();
+            let now = unix_now();
             if let Ok(mut pending) = self.pending_reports.lock() {
                 pending.insert(
                     (sector.miner, sector.number),
-                    (report.worker.instance.clone(), text, unix_now()),
+                    (report.worker.instance.clone(), text, now),
                 );
+            }
+            if let Ok(mut history) = self.report_history.lock() {
+                history.record(sector, now, report);
             }
         }
         Ok(SectorStateResponse {
@@ -1213,7 +1294,8 @@ impl Manager {
         })
     }
 
-    /// Writes the state reports received since the last flush.
+    /// Writes the state reports received since the last flush, and the history they
+    /// left, in one transaction.
     pub async fn flush_reports(&self) -> Result<(), DatabaseError> {
         let pending: Vec<(u64, u64, String, String, i64)> = match self.pending_reports.lock() {
             Ok(mut pending) => pending
@@ -1224,15 +1306,33 @@ impl Manager {
                 .collect(),
             Err(_) => return Ok(()),
         };
-        let written = self.db.report_states(&pending).await;
-        if written.is_err()
-            && let Ok(mut waiting) = self.pending_reports.lock()
-        {
-            // Keep them for the next try, unless a newer report arrived meanwhile.
-            for (miner, number, instance, report, at) in pending {
-                waiting
-                    .entry((miner, number))
-                    .or_insert((instance, report, at));
+        let (events, dropped) = match self.report_history.lock() {
+            Ok(mut history) => (
+                std::mem::take(&mut history.pending),
+                std::mem::take(&mut history.dropped),
+            ),
+            Err(_) => (Vec::new(), 0),
+        };
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "sector history events were dropped: the database refused writes for long"
+            );
+        }
+        let written = self.db.report_states(&pending, &events).await;
+        if written.is_err() {
+            if let Ok(mut waiting) = self.pending_reports.lock() {
+                // Keep them for the next try, unless a newer report arrived meanwhile.
+                for (miner, number, instance, report, at) in pending {
+                    waiting
+                        .entry((miner, number))
+                        .or_insert((instance, report, at));
+                }
+            }
+            if let Ok(mut history) = self.report_history.lock() {
+                // Put back in front of the newer ones, so the order stays the order told.
+                let newer = std::mem::replace(&mut history.pending, events);
+                history.pending.extend(newer);
             }
         }
         written

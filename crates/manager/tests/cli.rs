@@ -92,6 +92,64 @@ async fn util_commands_show_and_change_sectors_stores_and_the_chain() {
         "{table}"
     );
 
+    // A worker's reports leave the sector's history: each state change and each failure,
+    // once however often a worker repeats itself.
+    let report = |prev: &str, next: &str, failure: Value| {
+        json!([{"Miner": 1000, "Number": 2}, {
+            "Worker": {"Instance": "worker-7", "Location": "/nvme/store-3"},
+            "StateChange": {"Prev": prev, "Next": next, "Event": "Event::Step"},
+            "Failure": failure}])
+    };
+    let temporary = json!({"Level": "Temporary", "Desc": "the PC1 processor exited"});
+    for params in [
+        report("Allocated", "PC1Done", Value::Null),
+        report("Allocated", "PC1Done", Value::Null),
+        report("PC1Done", "PC1Done", temporary.clone()),
+        report("PC1Done", "PC1Done", temporary.clone()),
+        report("PC1Done", "PC2Done", Value::Null),
+    ] {
+        api.call("Venus.ReportState", params).await;
+    }
+    let history = |state: &Value| -> Vec<(String, String)> {
+        state["Events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|event| {
+                (
+                    event["Kind"].as_str().expect("a kind").to_owned(),
+                    event["Detail"].as_str().expect("a detail").to_owned(),
+                )
+            })
+            .collect()
+    };
+    // Reports are written together every half second.
+    let mut events = Vec::new();
+    for _ in 0..50 {
+        events = history(&json_of(run(&read, &["sectors", "state", "1000", "2"])));
+        if events.len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let expected = [
+        ("allocated", ""),
+        (
+            "worker state",
+            "Allocated -> PC1Done on Event::Step (worker worker-7)",
+        ),
+        (
+            "worker failure",
+            "Temporary: the PC1 processor exited (PC1Done -> PC1Done on Event::Step, worker worker-7)",
+        ),
+        (
+            "worker state",
+            "PC1Done -> PC2Done on Event::Step (worker worker-7)",
+        ),
+    ]
+    .map(|(kind, detail)| (kind.to_owned(), detail.to_owned()));
+    assert_eq!(events, expected, "the sector's history");
+
     // Abort needs admin; with it the sector is aborted and listed so; restore undoes it.
     let refused = run(
         &read,

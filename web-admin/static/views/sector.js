@@ -10,7 +10,11 @@ const EVENT_TONES = {
   allocated: "neutral", ticket: "blue", seed: "blue", pre_commit_submitted: "blue",
   proof_submitted: "blue", persisted: "blue", message_created: "yellow",
   finalized: "green", aborted: "red", restored: "yellow",
+  "worker state": "neutral", "worker failure": "red",
 };
+
+/** Event kinds whose detail reads as an error. */
+const ERROR_KINDS = new Set(["aborted", "worker failure"]);
 
 /** A link to the trace when TraceUrl is set (and is a web address), else the bare id. */
 export function traceLink(traceId, traceUrl) {
@@ -138,7 +142,7 @@ export function createSectorView(ctx) {
         td(formatTime(e.At), { class: "mono nowrap" }),
         td(e.previous === null ? "start" : `+${formatDuration(e.At - e.previous)}`, { class: "num muted", title: `${formatDuration(e.At - e.first)} after allocation` }),
         td(badge(e.Kind.replace(/_/g, " "), EVENT_TONES[e.Kind] ?? "neutral")),
-        td(e.Detail ? h("span", { class: e.Kind === "aborted" ? "error-text" : "" }, e.Detail) : "", { class: "wrap" })));
+        td(e.Detail ? h("span", { class: ERROR_KINDS.has(e.Kind) ? "error-text" : "" }, e.Detail) : "", { class: "wrap" })));
     }
     messages.update(detail.Messages ?? [], "No message carries this sector yet.");
   }

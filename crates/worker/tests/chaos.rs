@@ -55,19 +55,8 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 async fn sectors_complete_and_no_recorded_step_runs_again_when_the_worker_is_killed() {
     let started =
         support::manager_on_devnet(Duration::from_millis(100), &support::quick_batches(3)).await;
-    let token = started.manager.issue_token(&[
-        chain_client::auth::Permission::Read,
-        chain_client::auth::Permission::Write,
-    ]);
-    let directory = tempfile::tempdir().expect("a directory");
-    let config = support::write_worker_config(
-        directory.path(),
-        &started.manager.url(),
-        &token,
-        &support::persist_store(&started.home),
-        3,
-        support::free_port(),
-    );
+    let support::WorkerFiles { directory, config } =
+        started.worker_files(3, support::free_port(), "");
     let run_log = directory.path().join("runs.jsonl");
     let fake = serde_json::json!({
         "delays_ms": {"add_pieces": 60, "tree_d": 60, "pc1": 300, "pc2": 200, "c1": 60, "c2": 250},

@@ -14,27 +14,17 @@ use std::time::{Duration, Instant};
 async fn the_daemon_seals_sectors_and_obeys_its_admin_commands() {
     let started =
         support::manager_on_devnet(Duration::from_millis(150), &support::quick_batches(2)).await;
-    let token = started.manager.issue_token(&[
-        chain_client::auth::Permission::Read,
-        chain_client::auth::Permission::Write,
-    ]);
-    let directory = tempfile::tempdir().expect("a directory");
     let port = support::free_port();
-    let config = support::write_worker_config(
-        directory.path(),
-        &started.manager.url(),
-        &token,
-        &support::persist_store(&started.home),
-        2,
-        port,
-    );
     // Damocles' `[metrics]`: a port that serves only `/metrics`.
     let metrics_port = support::free_port();
-    let mut text = std::fs::read_to_string(&config).expect("the configuration");
-    text.push_str(&format!(
-        "\n[metrics]\nenable = true\nhttp_listen = \"127.0.0.1:{metrics_port}\"\n"
-    ));
-    std::fs::write(&config, text).expect("add [metrics]");
+    let support::WorkerFiles {
+        directory: _directory,
+        config,
+    } = started.worker_files(
+        2,
+        port,
+        &format!("\n[metrics]\nenable = true\nhttp_listen = \"127.0.0.1:{metrics_port}\"\n"),
+    );
     let _daemon = support::start_daemon(&config, &[]);
 
     let deadline = Instant::now() + Duration::from_secs(120);

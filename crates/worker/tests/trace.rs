@@ -144,25 +144,17 @@ async fn one_sector_is_one_trace_across_the_manager_and_the_worker() {
 
     let started =
         support::manager_on_devnet(Duration::from_millis(150), &support::quick_batches(1)).await;
-    let token = started.manager.issue_token(&[
-        chain_client::auth::Permission::Read,
-        chain_client::auth::Permission::Write,
-    ]);
-    let directory = tempfile::tempdir().expect("a directory");
-    let config = support::write_worker_config(
-        directory.path(),
-        &started.manager.url(),
-        &token,
-        &support::persist_store(&started.home),
+    // The worker's exporter from its own file's `[telemetry]`.
+    let support::WorkerFiles {
+        directory: _directory,
+        config,
+    } = started.worker_files(
         1,
         support::free_port(),
+        &format!(
+            "\n[telemetry]\notlp_endpoint = \"{endpoint}\"\nservice_name = \"sealing-worker\"\n"
+        ),
     );
-    // The worker's exporter from its own file's `[telemetry]`.
-    let mut text = std::fs::read_to_string(&config).expect("the configuration");
-    text.push_str(&format!(
-        "\n[telemetry]\notlp_endpoint = \"{endpoint}\"\nservice_name = \"sealing-worker\"\n"
-    ));
-    std::fs::write(&config, text).expect("add [telemetry]");
     let daemon = support::start_daemon(&config, &[("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned())]);
     let deadline = Instant::now() + Duration::from_secs(120);
     while !support::finalized_sectors(&started, 1).await.contains(&1) {

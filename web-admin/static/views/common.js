@@ -2,7 +2,7 @@
 // an outbox message table, and the inline error line a view shows when its own call
 // failed (the global banner is only for an unreachable manager or a refused token).
 
-import { ago, badge, emptyRow, h, syncRows, table, td } from "../dom.js";
+import { ago, badge, emptyRow, h, setChildren, syncRows, table, td } from "../dom.js";
 
 const PHASE_TONES = { sealing: "blue", finalized: "green", aborted: "red" };
 
@@ -57,6 +57,29 @@ export function messageTable(attrs = {}) {
       ));
     },
   };
+}
+
+/**
+ * Asks the manager for what a view paints, through `ask()`. Answers `{ answer }`, or null
+ * when there is nothing to paint: a newer request of the view superseded this one
+ * (`isCurrent()` turned false), or the call failed, and then the failure is shown in
+ * `errorSlot` and `onFailure()` runs (a lost session or an unreachable manager is thrown
+ * on, for the page's banner). An answer clears the slot.
+ */
+export async function askForView(ctx, errorSlot, ask, { isCurrent = () => true, onFailure = () => {} } = {}) {
+  let answer;
+  try {
+    answer = await ask();
+  } catch (error) {
+    if (!isCurrent()) return null;
+    if (ctx.isGlobal(error)) throw error;
+    setChildren(errorSlot, viewError(error));
+    onFailure();
+    return null;
+  }
+  if (!isCurrent()) return null;
+  setChildren(errorSlot);
+  return { answer };
 }
 
 /** The line a view shows when one of its calls failed. */

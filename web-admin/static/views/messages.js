@@ -2,8 +2,8 @@
 // By default the messages not yet final, as the manager lists them with no filter; a
 // selector shows failed or final ones instead.
 
-import { h, setChildren } from "../dom.js";
-import { messageTable, viewError } from "./common.js";
+import { h } from "../dom.js";
+import { askForView, messageTable } from "./common.js";
 
 const CHOICES = [
   ["pending", "Not yet final", null],
@@ -29,18 +29,10 @@ export function createMessagesView(ctx) {
   async function refresh() {
     const mine = ++generation;
     const states = CHOICES.find(([value]) => value === choice)[2];
-    let list;
-    try {
-      list = await ctx.call("Venus.ListMessages", states);
-    } catch (error) {
-      if (mine !== generation) return;
-      if (ctx.isGlobal(error)) throw error;
-      setChildren(errorSlot, viewError(error));
-      return;
-    }
-    if (mine !== generation) return;
-    setChildren(errorSlot);
-    list = [...(list ?? [])].reverse(); // newest first
+    const asked = await askForView(ctx, errorSlot, () => ctx.call("Venus.ListMessages", states),
+      { isCurrent: () => mine === generation });
+    if (!asked) return;
+    const list = [...(asked.answer ?? [])].reverse(); // newest first
     count.textContent = `${list.length} message${list.length === 1 ? "" : "s"}`;
     messages.update(list, choice === "pending"
       ? "The outbox is empty: every message is final."

@@ -3,7 +3,7 @@
 // winning PoSt services' rounds, newest first. Empty tables say why they may be empty.
 
 import { ago, badge, emptyRow, h, setChildren, syncRows, table, td } from "../dom.js";
-import { viewError } from "./common.js";
+import { askForView, viewError } from "./common.js";
 
 const OUTCOME_TONES = { proven: "green", nothing_to_prove: "neutral", in_progress: "blue", missed: "red" };
 const WINDOW_COLUMNS = ["Miner", "Deadline", "Open – close", "Outcome", "Partitions", "Proven", "Skipped", "Recoveries", "Proof time", "Messages", "Landed at", "Last error"];
@@ -80,20 +80,13 @@ export function createPostView(ctx) {
   }
 
   async function refresh() {
-    let deadlines;
-    let winning;
-    try {
-      [deadlines, winning] = await Promise.all([
-        ctx.call("Venus.ProvingDeadlines"),
-        ctx.call("Venus.ProvingWinning"),
-      ]);
-    } catch (error) {
-      if (ctx.isGlobal(error)) throw error;
-      setChildren(errorSlot, viewError(error));
-      return;
-    }
-    deadlines = (deadlines ?? []).map(pascal);
-    winning = winning ?? [];
+    const asked = await askForView(ctx, errorSlot, () => Promise.all([
+      ctx.call("Venus.ProvingDeadlines"),
+      ctx.call("Venus.ProvingWinning"),
+    ]));
+    if (!asked) return;
+    const deadlines = (asked.answer[0] ?? []).map(pascal);
+    const winning = asked.answer[1] ?? [];
 
     // No method lists the configured miners: use the ones seen in sectors and records.
     for (const r of deadlines) ctx.knownMiners.add(r.Miner);
@@ -122,7 +115,6 @@ export function createPostView(ctx) {
         return { actor, error };
       }
     }));
-    setChildren(errorSlot);
     const minersSignature = JSON.stringify([proving.map((p) => p.error ? [p.actor, p.error.message] : p), deadlines.map((r) => [r.Miner, r.Index, r.Outcome])]);
     if (miners.dataset.signature !== minersSignature) {
       miners.dataset.signature = minersSignature;

@@ -4,7 +4,7 @@
 // when the manager is configured with a TraceUrl.
 
 import { ago, badge, emptyRow, field, formatDuration, formatTime, h, hex, sealProofName, sectorName, setChildren, syncRows, table, td } from "../dom.js";
-import { messageTable, phaseBadge, progressLadder, viewError } from "./common.js";
+import { askForView, messageTable, phaseBadge, progressLadder } from "./common.js";
 
 const EVENT_TONES = {
   allocated: "neutral", ticket: "blue", seed: "blue", pre_commit_submitted: "blue",
@@ -151,19 +151,15 @@ export function createSectorView(ctx) {
     if (!current) return;
     const mine = ++generation;
     const { miner, number } = current;
-    let detail;
-    try {
-      detail = await ctx.call("Venus.SectorState", { Miner: miner, Number: number });
-    } catch (error) {
-      if (mine !== generation) return;
-      if (ctx.isGlobal(error)) throw error;
-      setChildren(errorSlot, viewError(error));
-      body.hidden = true;
-      painted = "";
-      return;
-    }
-    if (mine !== generation) return;
-    setChildren(errorSlot);
+    const asked = await askForView(ctx, errorSlot, () => ctx.call("Venus.SectorState", { Miner: miner, Number: number }), {
+      isCurrent: () => mine === generation,
+      onFailure: () => {
+        body.hidden = true;
+        painted = "";
+      },
+    });
+    if (!asked) return;
+    const detail = asked.answer;
     body.hidden = false;
     const signature = JSON.stringify(detail);
     if (signature === painted) return;

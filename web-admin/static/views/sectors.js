@@ -3,8 +3,8 @@
 // paged 50 at a time. Its filters, sort and page live in this module, so live refreshes
 // and trips to a sector's detail never reset them.
 
-import { ago, emptyRow, h, nowSeconds, sectorName, setChildren, syncRows, td } from "../dom.js";
-import { PROGRESS_STEPS, phaseBadge, progressLadder, viewError } from "./common.js";
+import { ago, emptyRow, h, nowSeconds, sectorName, syncRows, td } from "../dom.js";
+import { PROGRESS_STEPS, askForView, phaseBadge, progressLadder } from "./common.js";
 
 const PAGE_SIZE = 50;
 const PHASES = [["", "All"], ["sealing", "Sealing"], ["finalized", "Finalized"], ["aborted", "Aborted"]];
@@ -175,18 +175,10 @@ export function createSectorsView(ctx) {
   async function refresh() {
     const mine = ++generation;
     const miner = state.miner === "" ? null : Number(state.miner);
-    let answer;
-    try {
-      answer = await ctx.call("Venus.ListSectors", state.phase, miner);
-    } catch (error) {
-      if (mine !== generation) return;
-      if (ctx.isGlobal(error)) throw error;
-      setChildren(errorSlot, viewError(error));
-      return;
-    }
-    if (mine !== generation) return;
-    setChildren(errorSlot);
-    sectors = answer ?? [];
+    const asked = await askForView(ctx, errorSlot, () => ctx.call("Venus.ListSectors", state.phase, miner),
+      { isCurrent: () => mine === generation });
+    if (!asked) return;
+    sectors = asked.answer ?? [];
     loaded = true;
     for (const s of sectors) ctx.knownMiners.add(s.ID.Miner);
     paint();

@@ -3,7 +3,7 @@
 // what is left once those arrive, and which sectors hold the reservations.
 
 import { badge, emptyRow, formatBytes, h, setChildren, syncRows, table, td } from "../dom.js";
-import { viewError } from "./common.js";
+import { askForView } from "./common.js";
 
 const COLUMNS = ["Store", "Path", "Weight", "Mode", "Free", "Reserved", "Free after reservations", "Reserved by", "Error"];
 
@@ -39,16 +39,9 @@ export function createStoresView(ctx) {
   }
 
   async function refresh() {
-    let stores;
-    try {
-      stores = await ctx.call("Venus.StoreList");
-    } catch (error) {
-      if (ctx.isGlobal(error)) throw error;
-      setChildren(errorSlot, viewError(error));
-      return;
-    }
-    setChildren(errorSlot);
-    stores = stores ?? [];
+    const asked = await askForView(ctx, errorSlot, () => ctx.call("Venus.StoreList"));
+    if (!asked) return;
+    const stores = asked.answer ?? [];
     const free = stores.reduce((sum, s) => sum + (s.ReadOnly ? 0 : (s.Free ?? 0)), 0);
     const reserved = stores.reduce((sum, s) => sum + (s.Reserved ?? 0), 0);
     const writable = stores.filter((s) => !s.ReadOnly).length;

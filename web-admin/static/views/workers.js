@@ -4,7 +4,7 @@
 // token may use them, and its answer (or refusal) is written next to the thread.
 
 import { ago, badge, emptyRow, h, nowSeconds, setChildren, syncRows, table, td } from "../dom.js";
-import { viewError } from "./common.js";
+import { askForView, viewError } from "./common.js";
 
 const COLUMNS = ["#", "Sector", "Job state", "Activity", "Paused", "Last error", "Done / aborted", "Sealing store", "Plan", "Actions"];
 const ACTIVITY_TONES = { Running: "green", Waiting: "blue", Paused: "yellow", Idle: "neutral" };
@@ -172,21 +172,14 @@ export function createWorkersView(ctx) {
   }
 
   async function refresh() {
-    let workers;
-    try {
-      workers = await ctx.call("Venus.WorkerPingInfoList");
-    } catch (error) {
-      if (ctx.isGlobal(error)) throw error;
-      setChildren(errorSlot, viewError(error));
-      return;
-    }
-    workers = [...(workers ?? [])].sort((a, b) => a.Info.Name.localeCompare(b.Info.Name));
+    const asked = await askForView(ctx, errorSlot, () => ctx.call("Venus.WorkerPingInfoList"));
+    if (!asked) return;
+    const workers = [...(asked.answer ?? [])].sort((a, b) => a.Info.Name.localeCompare(b.Info.Name));
     const threadLists = await Promise.all(workers.map((w) =>
       ctx.call("Venus.WorkerThreads", w.Info.Name).catch((error) => {
         if (ctx.isGlobal(error)) throw error;
         return error;
       })));
-    setChildren(errorSlot);
     if (workers.length === 0) {
       cards.clear();
       list.replaceChildren(h("div", { class: "panel empty" }, "No worker has pinged this manager yet."));

@@ -113,6 +113,42 @@ impl Drop for Daemon {
     }
 }
 
+/// A worker's files for a manager: a directory holding the sealing stores and the
+/// configuration.
+pub(crate) struct WorkerFiles {
+    /// The directory (the stores, the configuration, the worker's records and logs).
+    pub(crate) directory: tempfile::TempDir,
+    /// The configuration file.
+    pub(crate) config: std::path::PathBuf,
+}
+
+impl ManagerOnDevnet {
+    /// Files for a worker of this manager: `threads` sealing stores and a configuration
+    /// that signs in with a read/write token, serves its admin API on `port` and ends
+    /// with `extra` (more TOML sections, or nothing).
+    pub(crate) fn worker_files(&self, threads: usize, port: u16, extra: &str) -> WorkerFiles {
+        let token = self.manager.issue_token(&[
+            chain_client::auth::Permission::Read,
+            chain_client::auth::Permission::Write,
+        ]);
+        let directory = tempfile::tempdir().expect("a directory");
+        let config = write_worker_config(
+            directory.path(),
+            &self.manager.url(),
+            &token,
+            &persist_store(&self.home),
+            threads,
+            port,
+        );
+        if !extra.is_empty() {
+            let mut text = std::fs::read_to_string(&config).expect("the configuration");
+            text.push_str(extra);
+            std::fs::write(&config, text).expect("add to the configuration");
+        }
+        WorkerFiles { directory, config }
+    }
+}
+
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())

@@ -273,17 +273,21 @@ async fn rpc_span(
 /// One call's answer, or `None` for a notification (no id).
 async fn answer_one(
     state: &ServerState,
-    call: Value,
+    mut call: Value,
     granted: &[Permission],
     traceparent: Option<&str>,
 ) -> Option<Value> {
     use tracing::Instrument as _;
     let id = call.get("id").cloned();
+    // Moved out, not copied: this runs for every call.
+    let params = call
+        .get_mut("params")
+        .map(Value::take)
+        .unwrap_or(Value::Null);
     let Some(method) = call.get("method").and_then(Value::as_str) else {
         return Some(json!({"jsonrpc": "2.0", "id": id.unwrap_or(Value::Null),
             "error": {"code": -32600, "message": "invalid request: no method"}}));
     };
-    let params = call.get("params").cloned().unwrap_or(Value::Null);
     let span = rpc_span(state, method, &params, traceparent).await;
     let started = std::time::Instant::now();
     let outcome = if state.poster_only && crate::rpc::is_worker_method(method) {

@@ -140,6 +140,8 @@ pub struct State {
     stopping: tokio::sync::watch::Sender<bool>,
     /// How many calls the server has taken (fault injection numbers them).
     pub calls: std::sync::atomic::AtomicU64,
+    /// How many requests each method has taken, for tests that count what a client asks.
+    method_calls: Mutex<std::collections::BTreeMap<String, u64>>,
     /// The storage miners taking part in block production.
     block_miners: Mutex<Vec<mining::BlockMiner>>,
     /// The latest rounds' outcomes, oldest first.
@@ -179,6 +181,30 @@ impl State {
     /// The chain, locked.
     pub fn chain(&self) -> MutexGuard<'_, Chain> {
         self.chain.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many requests for `method` the server has taken.
+    pub fn calls_of(&self, method: &str) -> u64 {
+        self.method_calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(method)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Counts one request for `method`.
+    fn count_call(&self, method: &str) {
+        let mut counts = self
+            .method_calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match counts.get_mut(method) {
+            Some(count) => *count += 1,
+            None => {
+                counts.insert(method.to_owned(), 1);
+            }
+        }
     }
 
     /// The wallet, locked.
@@ -630,6 +656,7 @@ pub async fn start(mut config: DevnetConfig, listen: SocketAddr) -> std::io::Res
         chain: Mutex::new(chain),
         head_changes,
         calls: std::sync::atomic::AtomicU64::new(0),
+        method_calls: Mutex::new(std::collections::BTreeMap::new()),
         block_miners: Mutex::new(Vec::new()),
         mining_records: Mutex::new(std::collections::VecDeque::new()),
         config,

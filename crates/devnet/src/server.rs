@@ -184,6 +184,7 @@ async fn answer_one(
         }
     };
     let id = request.id.clone()?;
+    state.count_call(&request.method);
     if request.method == chain_client::transport::CHAIN_NOTIFY && !websocket {
         return Some(Response::failure(
             id,

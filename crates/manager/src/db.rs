@@ -709,7 +709,10 @@ impl Database {
     }
 
     /// An outbox message without the sectors it carries, from memory when kept there.
-    async fn message_without_sectors(&self, id: i64) -> Result<Option<MessageRow>, DatabaseError> {
+    pub async fn message_without_sectors(
+        &self,
+        id: i64,
+    ) -> Result<Option<MessageRow>, DatabaseError> {
         if let Some(cache) = &self.cache
             && let Some(row) = cache.message(id)
         {

@@ -5,7 +5,9 @@
 //! - [`config`]: the `sector-manager.toml` file.
 //! - [`db`]: the record in SQL (SQLite or PostgreSQL), with migrations.
 //! - [`commit`]: the commit manager's decisions, pure (batches, poll answers).
-//! - [`sealer`]: the worker-facing methods.
+//! - [`sealer`]: the worker-facing methods, and the chain follower that reads what they
+//!   need from the chain before they ask.
+//! - `landing`: the landing checks of executed messages, read once per message.
 //! - [`outbox`]: the commit manager's driver: batches into messages, crash-safe sends,
 //!   following messages through reorganisations.
 //! - [`rpc`]: method names, permissions and parameter decoding.
@@ -16,6 +18,7 @@ mod chain_reads;
 pub mod commit;
 pub mod config;
 pub mod db;
+mod landing;
 pub mod outbox;
 mod row_cache;
 pub mod rpc;
@@ -264,6 +267,9 @@ async fn start_in(options: StartOptions, poster_only: bool) -> anyhow::Result<Ru
     if !poster_only {
         tasks.push(tokio::spawn(
             outbox::CommitManager::new(Arc::clone(&manager)).run(commit_tick, stopped.clone()),
+        ));
+        tasks.push(tokio::spawn(
+            Arc::clone(&manager).follow_chain(stopped.clone()),
         ));
         tasks.push(tokio::spawn(
             Arc::clone(&manager).flush_reports_until(stopped),

@@ -313,6 +313,31 @@ impl CommitManager {
         }
     }
 
+    /// The sector's precommit: as its message's landing check found it, else as the
+    /// chain shows it at `head`.
+    async fn pre_commit_of(
+        &self,
+        miner: &MinerFacts,
+        row: &SectorRow,
+        head: &TipSet,
+    ) -> anyhow::Result<Option<chain_client::types::SectorPreCommitOnChainInfo>> {
+        let pre_message = match row.pre_message {
+            Some(id) => self.manager.db.message_without_sectors(id).await?,
+            None => None,
+        };
+        if let Some(landed) = self
+            .manager
+            .landed_pre_commit(row.number, pre_message.as_ref())
+        {
+            return Ok(Some(landed));
+        }
+        Ok(self
+            .manager
+            .chain
+            .state_sector_pre_commit_info(&miner.address, row.number, &head.key())
+            .await?)
+    }
+
     async fn pre_commit_message(
         &self,
         miner: &MinerFacts,
@@ -376,11 +401,12 @@ impl CommitManager {
                     row.number
                 )
             })?;
-            if miner.config.commitment.prove.send_fund
-                && let Some(on_chain) = chain
-                    .state_sector_pre_commit_info(&miner.address, row.number, &head.key())
-                    .await?
-            {
+            let on_chain = if miner.config.commitment.prove.send_fund {
+                self.pre_commit_of(miner, row, head).await?
+            } else {
+                None
+            };
+            if let Some(on_chain) = on_chain {
                 let collateral = chain
                     .state_miner_initial_pledge_collateral(
                         &miner.address,
@@ -509,8 +535,20 @@ impl CommitManager {
                         lookup.height, lookup.receipt.exit_code
                     );
                     self.mark_message(message, "executed", Some(detail)).await;
-                } else if head.height - lookup.height >= FINALITY {
-                    db.message_final(message.id, unix_now()).await?;
+                } else {
+                    let confidence = self
+                        .manager
+                        .miners
+                        .get(&message.miner)
+                        .map_or(0, |miner| miner.config.commitment.confidence);
+                    // Its sectors are checked on chain as soon as the workers' polls
+                    // would ask, so that the polls find the answer ready.
+                    if message.exit_code == Some(0) && head.height - lookup.height >= confidence {
+                        self.manager.request_landing_check(message, head);
+                    }
+                    if head.height - lookup.height >= FINALITY {
+                        db.message_final(message.id, unix_now()).await?;
+                    }
                 }
             }
             None => {

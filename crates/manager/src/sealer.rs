@@ -29,6 +29,7 @@ use crate::config::{ManagerConfig, MinerConfig};
 use crate::db::{
     Database, DatabaseError, Phase, PreCommitRecord, ReservationRow, SectorRow, WorkerRow,
 };
+use crate::landing::LandingChecks;
 
 /// Domain-separation tags of chain randomness (Lotus's `crypto.DomainSeparationTag`).
 pub mod randomness_tag {
@@ -122,8 +123,12 @@ pub fn history_event_of(report: &ReportStateRequest) -> (&'static str, String) {
 /// How often state reports are written.
 pub const REPORT_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 
-/// How long a head read is reused by the API calls.
+/// How long a head read is reused by the API calls. The chain follower
+/// ([`Manager::follow_chain`]) reads the head twice as often, so while it runs the calls
+/// never read it themselves.
 pub const HEAD_REUSE: Duration = Duration::from_millis(250);
+
+mod follow;
 
 /// A JSON-RPC error the API answers.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -235,8 +240,6 @@ pub enum ProofCheck {
 struct ChainReadsAtTipset {
     /// A miner's allocated sector numbers.
     allocated: AnswersAtTipset<u64, Arc<fvm_ipld_bitfield::BitField>>,
-    /// Whether (miner, number) is allocated.
-    sector_allocated: AnswersAtTipset<(u64, u64), bool>,
     /// The precommit of (miner, number).
     pre_commits:
         AnswersAtTipset<(u64, u64), Option<chain_client::types::SectorPreCommitOnChainInfo>>,
@@ -280,6 +283,12 @@ pub struct Manager {
     head_refresh: Mutex<()>,
     /// Chain answers shared by calls asking the same question at the same tipset.
     reads: ChainReadsAtTipset,
+    /// What the chain showed for the sectors of recently landed messages.
+    landings: Arc<LandingChecks>,
+    /// Seeds the workers will ask for, by (miner, seed epoch): the height from which
+    /// each is handed out. The chain follower reads a seed once it is ready, before the
+    /// workers ask.
+    wanted_seeds: std::sync::Mutex<BTreeMap<(u64, i64), i64>>,
     /// The window PoSt runners' records by miner actor (`daemon run --poster`).
     pub post_records: std::sync::Mutex<BTreeMap<u64, post::runner::DeadlineRecords>>,
     /// Sectors' trace contexts read lately, by (miner, number).
@@ -289,6 +298,11 @@ pub struct Manager {
     /// The reservation ledger, loaded from the database on first use and written
     /// through: every change is recorded in the database while this lock is held.
     reservations: Mutex<Option<storage_alloc::ReservationLedger>>,
+}
+
+/// The epoch a ticket drawn at `head` comes from: `TicketLookback` epochs behind it.
+fn ticket_epoch(head: i64, miner: &MinerFacts) -> i64 {
+    (head - miner.config.sealing.ticket_lookback).max(0)
 }
 
 /// The current Unix time in seconds.
@@ -496,6 +510,8 @@ impl Manager {
             winning: std::sync::Mutex::new(BTreeMap::new()),
             traces: std::sync::Mutex::new(std::collections::HashMap::new()),
             reads: ChainReadsAtTipset::default(),
+            landings: Arc::default(),
+            wanted_seeds: std::sync::Mutex::new(BTreeMap::new()),
             pending_reports: std::sync::Mutex::new(std::collections::HashMap::new()),
             report_history: std::sync::Mutex::new(ReportHistory::default()),
         })
@@ -528,10 +544,24 @@ impl Manager {
     async fn read_head(&self) -> Result<chain_client::types::TipSet, ApiError> {
         let now = std::time::Instant::now();
         let head = self.chain.chain_head().await?;
-        if let Ok(mut cached) = self.head.lock() {
-            *cached = Some((now, head.clone()));
-        }
+        self.keep_head(now, &head);
         Ok(head)
+    }
+
+    /// Keeps `head`, read at `read_at`, as the recent head, unless a higher head read
+    /// since is kept and still recent: a head once used is not followed by a lower one
+    /// (the chain follower publishes a head only after reading ahead at it, so a call's
+    /// own read may have kept a newer head meanwhile).
+    fn keep_head(&self, read_at: std::time::Instant, head: &chain_client::types::TipSet) {
+        let Ok(mut cached) = self.head.lock() else {
+            return;
+        };
+        let keep = cached.as_ref().is_none_or(|(kept_at, kept)| {
+            head.height >= kept.height || read_at.duration_since(*kept_at) >= HEAD_REUSE
+        });
+        if keep {
+            *cached = Some((read_at, head.clone()));
+        }
     }
 
     /// A fresh head, or the recent one.
@@ -547,6 +577,26 @@ impl Manager {
         let cached = self.head.lock().ok()?;
         let (at, head) = cached.as_ref()?;
         (now.duration_since(*at) < HEAD_REUSE).then(|| head.clone())
+    }
+
+    /// The miner's sector numbers allocated on chain at `tipset` (read once per tipset
+    /// for all calls; the chain follower reads it at each new head before calls ask).
+    async fn allocated_on_chain(
+        &self,
+        miner: &MinerFacts,
+        tipset: &TipSetKey,
+    ) -> Result<Arc<fvm_ipld_bitfield::BitField>, ApiError> {
+        Ok(self
+            .reads
+            .allocated
+            .get_or_read(tipset, miner.config.actor, || async {
+                Ok::<_, ChainError>(Arc::new(
+                    self.chain
+                        .state_miner_allocated(&miner.address, tipset)
+                        .await?,
+                ))
+            })
+            .await?)
     }
 
     /// The sector's precommit on chain at `tipset`.
@@ -662,17 +712,7 @@ impl Manager {
             // out before; the chain's list only matters for numbers used elsewhere, so
             // the list at a head a moment old serves every allocation in that moment.
             let head = self.recent_head().await?;
-            let allocated = self
-                .reads
-                .allocated
-                .get_or_read(&head.key(), miner.config.actor, || async {
-                    Ok::<_, ChainError>(Arc::new(
-                        self.chain
-                            .state_miner_allocated(&miner.address, &head.key())
-                            .await?,
-                    ))
-                })
-                .await?;
+            let allocated = self.allocated_on_chain(miner, &head.key()).await?;
             let sector = &miner.config.sector;
             let proof = i64::from(miner.seal_proof) as u64;
             let number = self
@@ -731,7 +771,7 @@ impl Manager {
                 epoch: *epoch,
             });
         }
-        let epoch = (head.height - miner.config.sealing.ticket_lookback).max(0);
+        let epoch = ticket_epoch(head.height, miner);
         if epoch >= head.height {
             return Err(ApiError::temporary(format!(
                 "the chain is at epoch {}; a ticket needs an earlier epoch",
@@ -831,15 +871,12 @@ impl Manager {
         let head = self.head(fresh).await?;
         let head_key = head.key();
         // A precommit allocates its number on chain, so a number not allocated there has
-        // no precommit either: one read in the usual case.
+        // no precommit either. The miner's allocated numbers are read once per head for
+        // every call (ahead of them, by the chain follower), not once per sector.
         let allocated_on_chain = self
-            .reads
-            .sector_allocated
-            .get_or_read(&head_key, (id.miner, id.number), || {
-                self.chain
-                    .state_miner_sector_allocated(&miner.address, id.number, &head_key)
-            })
-            .await?;
+            .allocated_on_chain(miner, &head_key)
+            .await?
+            .get(id.number);
         // Already on chain (a repeat after the manager lost its record of sending it)?
         if allocated_on_chain
             && let Some(on_chain) = self
@@ -947,15 +984,26 @@ impl Manager {
         let (state, desc) = match decision {
             PollDecision::Answer(state, desc) => (state, desc),
             PollDecision::CheckChain => {
-                let active = self.active_on_chain(miner, id.number, &head.key()).await?;
-                let landed = if proof {
-                    active
-                } else {
-                    active
-                        || self
-                            .pre_commit_on_chain(miner, id.number, &head.key())
-                            .await?
-                            .is_some()
+                // The chain is read once for all the sectors of the message, in the
+                // background: until that check is done the message is reported packed.
+                let check = message
+                    .as_ref()
+                    .and_then(|message| self.request_landing_check(message, &head));
+                let landed = match (
+                    &check,
+                    check.as_ref().and_then(|c| c.sectors.get(&id.number)),
+                ) {
+                    (_, Some(landing)) => Some(landing.landed),
+                    // The check does not list this sector (the record changed since the
+                    // message was made): asked of the chain directly.
+                    (Some(_), None) => Some(self.landed_now(miner, id.number, proof, &head).await?),
+                    (None, None) => None,
+                };
+                let Some(landed) = landed else {
+                    return Ok(PollStateResponse {
+                        state: OnChainState::Packed,
+                        desc: message.and_then(|message| message.receipt),
+                    });
                 };
                 if landed {
                     (OnChainState::Landed, message.and_then(|m| m.signed_cid))
@@ -973,6 +1021,25 @@ impl Manager {
         Ok(PollStateResponse { state, desc })
     }
 
+    /// Whether the sector's precommit (or, for a proof, the sector itself) is on chain
+    /// at `head`, read now.
+    async fn landed_now(
+        &self,
+        miner: &MinerFacts,
+        number: u64,
+        proof: bool,
+        head: &chain_client::types::TipSet,
+    ) -> Result<bool, ApiError> {
+        if self.active_on_chain(miner, number, &head.key()).await? {
+            return Ok(true);
+        }
+        Ok(!proof
+            && self
+                .pre_commit_on_chain(miner, number, &head.key())
+                .await?
+                .is_some())
+    }
+
     /// `Venus.PollPreCommitState`.
     pub async fn poll_pre_commit_state(
         &self,
@@ -987,13 +1054,27 @@ impl Manager {
         sector: SectorId,
         _seal_proof: u64,
     ) -> Result<WaitSeedResponse, ApiError> {
-        let row = self.sealing_sector(sector).await?;
+        let (row, pre_message) = self
+            .db
+            .sector_with_message(sector.miner, sector.number, false)
+            .await?
+            .ok_or_else(|| ApiError::sector_not_found(sector, "never allocated by this manager"))?;
+        if row.phase != Phase::Sealing {
+            // The same answer as every other sealing call about an ended sector.
+            self.sealing_sector(sector).await?;
+        }
         let miner = self.miner(sector)?;
         let head = self.recent_head().await?;
-        let pre_commit_epoch = match self
-            .pre_commit_on_chain(miner, sector.number, &head.key())
-            .await?
-        {
+        // The precommit as its message's landing check found it, else as the chain
+        // shows it now.
+        let on_chain = match self.landed_pre_commit(sector.number, pre_message.as_ref()) {
+            Some(landed) => Some(landed),
+            None => {
+                self.pre_commit_on_chain(miner, sector.number, &head.key())
+                    .await?
+            }
+        };
+        let pre_commit_epoch = match on_chain {
             Some(on_chain) => on_chain.pre_commit_epoch,
             None => {
                 // Proven already (a repeat after the proof landed): the stored seed.
@@ -1015,6 +1096,7 @@ impl Manager {
         let seed_epoch = pre_commit_epoch + self.pre_commit_challenge_delay;
         let ready_at = seed_epoch + miner.config.sealing.seed_confidence;
         if head.height < ready_at {
+            self.want_seed(sector.miner, seed_epoch, ready_at);
             let epochs = u64::try_from(ready_at - head.height).unwrap_or(1);
             return Ok(WaitSeedResponse {
                 should_wait: true,
@@ -1079,7 +1161,14 @@ impl Manager {
         hard_reset: bool,
         fresh: bool,
     ) -> Result<SubmitResponse, ApiError> {
-        let row = self.sealing_sector(sector).await?;
+        let (row, pre_message) = self
+            .db
+            .sector_with_message(sector.miner, sector.number, false)
+            .await?
+            .ok_or_else(|| ApiError::sector_not_found(sector, "never allocated by this manager"))?;
+        if row.phase != Phase::Sealing {
+            self.sealing_sector(sector).await?;
+        }
         let miner = self.miner(sector)?;
         let reply = |res: SubmitResult, desc: Option<String>| Ok(SubmitResponse { res, desc });
         if let Some(existing) = &row.proof
@@ -1106,25 +1195,39 @@ impl Manager {
                 Some("the proof is empty".to_owned()),
             );
         }
-        let head = self.head(fresh).await?;
-        // Proving a sector removes its precommit from the chain, so a precommit there
-        // means the sector is not proven yet: one read in the usual case.
-        let Some(on_chain) = self
-            .pre_commit_on_chain(miner, sector.number, &head.key())
-            .await?
-        else {
-            if self
-                .active_on_chain(miner, sector.number, &head.key())
-                .await?
-            {
-                self.db
-                    .submit_proof(sector.miner, sector.number, &info.proof.0, unix_now())
+        // The precommit as its message's landing check found it (not when asked again
+        // after a refusal: a refusal is only given on what the chain shows now).
+        let landed = if fresh {
+            None
+        } else {
+            self.landed_pre_commit(sector.number, pre_message.as_ref())
+        };
+        let on_chain = match landed {
+            Some(landed) => Some(landed),
+            None => {
+                let head = self.head(fresh).await?;
+                // Proving a sector removes its precommit from the chain, so a precommit
+                // there means the sector is not proven yet: one read in the usual case.
+                let on_chain = self
+                    .pre_commit_on_chain(miner, sector.number, &head.key())
                     .await?;
-                return reply(
-                    SubmitResult::Accepted,
-                    Some("the sector is already proven on chain".to_owned()),
-                );
+                if on_chain.is_none()
+                    && self
+                        .active_on_chain(miner, sector.number, &head.key())
+                        .await?
+                {
+                    self.db
+                        .submit_proof(sector.miner, sector.number, &info.proof.0, unix_now())
+                        .await?;
+                    return reply(
+                        SubmitResult::Accepted,
+                        Some("the sector is already proven on chain".to_owned()),
+                    );
+                }
+                on_chain
             }
+        };
+        let Some(on_chain) = on_chain else {
             return reply(
                 SubmitResult::Rejected,
                 Some("the chain shows no precommit for this sector".to_owned()),

@@ -712,7 +712,7 @@ impl Database {
     pub async fn message_without_sectors(
         &self,
         id: i64,
-    ) -> Result<Option<MessageRow>, DatabaseError> {
+    ) -> Result<Option<Arc<MessageRow>>, DatabaseError> {
         if let Some(cache) = &self.cache
             && let Some(row) = cache.message(id)
         {
@@ -725,7 +725,7 @@ impl Database {
         .bind(id)
         .fetch_optional(&self.reader)
         .await?;
-        let row = row.map(|row| message_row(&row)).transpose()?;
+        let row = row.map(|row| message_row(&row).map(Arc::new)).transpose()?;
         if let (Some(cache), Some(generation), Some(row)) = (&self.cache, generation, &row) {
             cache.offer_message(generation, row);
         }
@@ -740,7 +740,7 @@ impl Database {
         miner: u64,
         number: u64,
         proof: bool,
-    ) -> Result<Option<(SectorRow, Option<MessageRow>)>, DatabaseError> {
+    ) -> Result<Option<(SectorRow, Option<Arc<MessageRow>>)>, DatabaseError> {
         if self.cache.is_some() {
             let Some(sector) = self.sector(miner, number).await? else {
                 return Ok(None);
@@ -785,7 +785,7 @@ impl Database {
         let sector = sector_row(&row)?;
         let message = match row.try_get::<Option<i64>, _>("m_id")? {
             None => None,
-            Some(_) => Some(message_row_with(&row, "m_")?),
+            Some(_) => Some(Arc::new(message_row_with(&row, "m_")?)),
         };
         Ok(Some((sector, message)))
     }

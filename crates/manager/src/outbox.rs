@@ -327,7 +327,7 @@ impl CommitManager {
         };
         if let Some(landed) = self
             .manager
-            .landed_pre_commit(row.number, pre_message.as_ref())
+            .landed_pre_commit(row.number, pre_message.as_deref())
         {
             return Ok(Some(landed));
         }

@@ -15,7 +15,7 @@
 //!   row read before a commit can never be kept after that commit's forgetting.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::db::{MessageRow, SectorRow};
 
@@ -44,8 +44,10 @@ struct Rows {
     /// Counts finished writes; see the module's contract.
     generation: u64,
     sectors: HashMap<(u64, u64), SectorRow>,
-    /// Messages without the sectors they carry (what a poll needs).
-    messages: HashMap<i64, MessageRow>,
+    /// Messages without the sectors they carry (what a poll needs), shared: a batch's
+    /// row holds its parameters and signed message (tens of kilobytes for hundreds of
+    /// sectors), which every poll of its sectors would otherwise copy.
+    messages: HashMap<i64, Arc<MessageRow>>,
 }
 
 /// The cache; cheap to share behind an `Arc`.
@@ -75,7 +77,7 @@ impl RowCache {
     }
 
     /// The kept row of a message (without its sectors).
-    pub(crate) fn message(&self, id: i64) -> Option<MessageRow> {
+    pub(crate) fn message(&self, id: i64) -> Option<Arc<MessageRow>> {
         self.with_rows(|rows| rows.messages.get(&id).cloned())
     }
 
@@ -94,13 +96,13 @@ impl RowCache {
 
     /// Keeps a message's row read from the database, unless a write finished since
     /// `generation` was taken.
-    pub(crate) fn offer_message(&self, generation: u64, row: &MessageRow) {
+    pub(crate) fn offer_message(&self, generation: u64, row: &Arc<MessageRow>) {
         self.with_rows(|rows| {
             if rows.generation == generation {
                 if rows.messages.len() >= MAXIMUM_ROWS {
                     rows.messages.clear();
                 }
-                rows.messages.insert(row.id, row.clone());
+                rows.messages.insert(row.id, Arc::clone(row));
             }
         });
     }
@@ -125,7 +127,7 @@ impl RowCache {
                         if rows.messages.len() >= MAXIMUM_ROWS {
                             rows.messages.clear();
                         }
-                        rows.messages.insert(row.id, row);
+                        rows.messages.insert(row.id, Arc::new(row));
                     }
                 }
             }

@@ -128,7 +128,23 @@ pub const REPORT_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 /// never read it themselves.
 pub const HEAD_REUSE: Duration = Duration::from_millis(250);
 
+/// How old the chain follower's latest head may be before the calls read the head
+/// themselves (the follower stopped, or the node stopped answering it).
+pub const FOLLOWED_HEAD_MAX_AGE: Duration = Duration::from_secs(3);
+
 mod follow;
+
+/// How long a look at a persistent store's files may take before the call gives up
+/// (a hung network mount); the worker asks again later.
+const STORE_CHECK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long one measurement of the stores' free space serves reservations before a new
+/// one is made (in the background: reservations go on with the latest meanwhile).
+const STORE_MEASUREMENT_REUSE: Duration = Duration::from_secs(1);
+
+/// Past this age a measurement no longer serves (the stores stopped answering): a
+/// reservation measures them itself, and fails when they do not answer.
+const STORE_MEASUREMENT_MAX_AGE: Duration = Duration::from_secs(60);
 
 /// A JSON-RPC error the API answers.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -276,8 +292,8 @@ pub struct Manager {
     pending_reports: std::sync::Mutex<std::collections::HashMap<(u64, u64), PendingReport>>,
     /// The history the reports leave, written with them.
     report_history: std::sync::Mutex<ReportHistory>,
-    /// The last head read from the chain and when, shared by the API calls.
-    head: std::sync::Mutex<Option<(std::time::Instant, chain_client::types::TipSet)>>,
+    /// The last head read from the chain, shared by the API calls.
+    head: std::sync::Mutex<Option<KeptHead>>,
     /// Held by the one caller reading a new head, so callers finding the head too old
     /// together make one read.
     head_refresh: Mutex<()>,
@@ -298,6 +314,33 @@ pub struct Manager {
     /// The reservation ledger, loaded from the database on first use and written
     /// through: every change is recorded in the database while this lock is held.
     reservations: Mutex<Option<storage_alloc::ReservationLedger>>,
+    /// The stores' latest free-space measurement for reservations.
+    store_views: Arc<std::sync::Mutex<StoreViews>>,
+}
+
+/// The persistent stores' free space as last measured for reservations.
+#[derive(Default)]
+struct StoreViews {
+    /// The measurement and when it was made.
+    latest: Option<(std::time::Instant, Vec<storage_alloc::StoreView>)>,
+    /// Whether a new measurement is being made in the background.
+    measuring: bool,
+}
+
+/// A head read from the chain, kept for the API calls.
+struct KeptHead {
+    /// When the read began.
+    read_at: std::time::Instant,
+    /// The head.
+    head: chain_client::types::TipSet,
+    /// Whether the chain follower read it (and so keeps reading the heads after it).
+    followed: bool,
+}
+
+/// Whether a head read `age` ago still serves the calls: a call's own read for
+/// [`HEAD_REUSE`], the chain follower's for [`FOLLOWED_HEAD_MAX_AGE`].
+fn head_usable(age: Duration, followed: bool) -> bool {
+    age < HEAD_REUSE || (followed && age < FOLLOWED_HEAD_MAX_AGE)
 }
 
 /// The epoch a ticket drawn at `head` comes from: `TicketLookback` epochs behind it.
@@ -504,6 +547,7 @@ impl Manager {
             instance_id,
             proof_check,
             reservations: Mutex::new(None),
+            store_views: Arc::default(),
             head: std::sync::Mutex::new(None),
             head_refresh: Mutex::new(()),
             post_records: std::sync::Mutex::new(BTreeMap::new()),
@@ -517,10 +561,13 @@ impl Manager {
         })
     }
 
-    /// The chain's head as read at most [`HEAD_REUSE`] ago. The API calls share one
-    /// read instead of asking the node each; answers that depend on it are at most that
-    /// much behind the chain, which only delays a worker's next step (the chain checks
-    /// what lands, and every check below is against a real tipset of the chain).
+    /// The chain's head as read at most [`HEAD_REUSE`] ago, or the chain follower's
+    /// latest head while it follows (at most [`FOLLOWED_HEAD_MAX_AGE`] old: a node busy
+    /// making a block delays the follower, and the calls keep answering on the head
+    /// before instead of all waiting for the node). The API calls share one read instead
+    /// of asking the node each; answers that depend on it are a moment behind the chain,
+    /// which only delays a worker's next step (the chain checks what lands, and every
+    /// check below is against a real tipset of the chain).
     pub async fn recent_head(&self) -> Result<chain_client::types::TipSet, ApiError> {
         if let Some(head) = self.head_read_since(std::time::Instant::now()) {
             return Ok(head);
@@ -544,23 +591,33 @@ impl Manager {
     async fn read_head(&self) -> Result<chain_client::types::TipSet, ApiError> {
         let now = std::time::Instant::now();
         let head = self.chain.chain_head().await?;
-        self.keep_head(now, &head);
+        self.keep_head(now, &head, false);
         Ok(head)
     }
 
     /// Keeps `head`, read at `read_at`, as the recent head, unless a higher head read
     /// since is kept and still recent: a head once used is not followed by a lower one
     /// (the chain follower publishes a head only after reading ahead at it, so a call's
-    /// own read may have kept a newer head meanwhile).
-    fn keep_head(&self, read_at: std::time::Instant, head: &chain_client::types::TipSet) {
+    /// own read may have kept a newer head meanwhile). `followed` says the chain
+    /// follower read it.
+    fn keep_head(
+        &self,
+        read_at: std::time::Instant,
+        head: &chain_client::types::TipSet,
+        followed: bool,
+    ) {
         let Ok(mut cached) = self.head.lock() else {
             return;
         };
-        let keep = cached.as_ref().is_none_or(|(kept_at, kept)| {
-            head.height >= kept.height || read_at.duration_since(*kept_at) >= HEAD_REUSE
+        let keep = cached.as_ref().is_none_or(|kept| {
+            head.height >= kept.head.height || read_at.duration_since(kept.read_at) >= HEAD_REUSE
         });
         if keep {
-            *cached = Some((read_at, head.clone()));
+            *cached = Some(KeptHead {
+                read_at,
+                head: head.clone(),
+                followed,
+            });
         }
     }
 
@@ -575,8 +632,8 @@ impl Manager {
 
     fn head_read_since(&self, now: std::time::Instant) -> Option<chain_client::types::TipSet> {
         let cached = self.head.lock().ok()?;
-        let (at, head) = cached.as_ref()?;
-        (now.duration_since(*at) < HEAD_REUSE).then(|| head.clone())
+        let kept = cached.as_ref()?;
+        head_usable(now.duration_since(kept.read_at), kept.followed).then(|| kept.head.clone())
     }
 
     /// The miner's sector numbers allocated on chain at `tipset` (read once per tipset
@@ -977,7 +1034,7 @@ impl Manager {
         let decision = poll_decision(
             submitted,
             need_send,
-            message.as_ref(),
+            message.as_deref(),
             head.height,
             miner.config.commitment.confidence,
         );
@@ -1002,11 +1059,14 @@ impl Manager {
                 let Some(landed) = landed else {
                     return Ok(PollStateResponse {
                         state: OnChainState::Packed,
-                        desc: message.and_then(|message| message.receipt),
+                        desc: message.and_then(|message| message.receipt.clone()),
                     });
                 };
                 if landed {
-                    (OnChainState::Landed, message.and_then(|m| m.signed_cid))
+                    (
+                        OnChainState::Landed,
+                        message.and_then(|m| m.signed_cid.clone()),
+                    )
                 } else {
                     (
                         OnChainState::ShouldAbort,
@@ -1067,7 +1127,7 @@ impl Manager {
         let head = self.recent_head().await?;
         // The precommit as its message's landing check found it, else as the chain
         // shows it now.
-        let on_chain = match self.landed_pre_commit(sector.number, pre_message.as_ref()) {
+        let on_chain = match self.landed_pre_commit(sector.number, pre_message.as_deref()) {
             Some(landed) => Some(landed),
             None => {
                 self.pre_commit_on_chain(miner, sector.number, &head.key())
@@ -1200,7 +1260,7 @@ impl Manager {
         let landed = if fresh {
             None
         } else {
-            self.landed_pre_commit(sector.number, pre_message.as_ref())
+            self.landed_pre_commit(sector.number, pre_message.as_deref())
         };
         let on_chain = match landed {
             Some(landed) => Some(landed),
@@ -1356,10 +1416,28 @@ impl Manager {
             size,
             storage_alloc::ReplicaKind::Sealed,
         );
-        let missing: Vec<_> = files
-            .iter()
-            .filter(|relative| !Path::new(&store.path).join(relative).is_file())
-            .collect();
+        // Off the async threads: a store is often a network file system, where a look at
+        // a file can wait for the server (or, on a busy local disk, for the directory
+        // that other sectors' files are being written into).
+        let root = store.path.clone();
+        let missing = tokio::time::timeout(
+            STORE_CHECK_TIMEOUT,
+            tokio::task::spawn_blocking(move || {
+                files
+                    .into_iter()
+                    .filter(|relative| !Path::new(&root).join(relative).is_file())
+                    .collect::<Vec<_>>()
+            }),
+        )
+        .await
+        .map_err(|_| {
+            ApiError::temporary(format!(
+                "persistent store {instance:?} did not answer within {STORE_CHECK_TIMEOUT:?}"
+            ))
+        })?
+        .map_err(|error| {
+            ApiError::temporary(format!("checking the persisted files failed: {error}"))
+        })?;
         if !missing.is_empty() {
             tracing::warn!(%sector, instance, ?missing, "persisted files are missing");
             return Ok(false);
@@ -1546,7 +1624,7 @@ impl Manager {
         candidates: &[String],
         requested_by: &str,
     ) -> Result<Option<StoreBasicInfo>, ApiError> {
-        let views = self.measure_stores().await?;
+        let views = self.recent_store_views().await?;
         let now = unix_now();
         let request = storage_alloc::ReservationRequest {
             sector: sector_fsm::types::SectorId {
@@ -1605,9 +1683,59 @@ impl Manager {
     /// Every persistent store with its free space (`statvfs`, off the async threads).
     pub async fn measure_stores(&self) -> Result<Vec<storage_alloc::StoreView>, ApiError> {
         let stores = self.stores.clone();
-        tokio::task::spawn_blocking(move || storage_alloc::ledger_file::measure_stores(&stores))
-            .await
-            .map_err(|error| ApiError::temporary(format!("measuring the stores failed: {error}")))
+        tokio::time::timeout(
+            STORE_CHECK_TIMEOUT,
+            tokio::task::spawn_blocking(move || {
+                storage_alloc::ledger_file::measure_stores(&stores)
+            }),
+        )
+        .await
+        .map_err(|_| {
+            ApiError::temporary(format!(
+                "the persistent stores were not measured within {STORE_CHECK_TIMEOUT:?}"
+            ))
+        })?
+        .map_err(|error| ApiError::temporary(format!("measuring the stores failed: {error}")))
+    }
+
+    /// The stores' free space for reservations: the latest measurement, renewed in the
+    /// background once it is [`STORE_MEASUREMENT_REUSE`] old, so that no reservation
+    /// waits for a file system; measured now when there is none or it is too old. The
+    /// ledger counts the bytes it reserved itself, so a second-old measurement decides
+    /// the same.
+    async fn recent_store_views(&self) -> Result<Vec<storage_alloc::StoreView>, ApiError> {
+        if let Ok(mut kept) = self.store_views.lock()
+            && let Some((measured_at, views)) = &kept.latest
+            && measured_at.elapsed() < STORE_MEASUREMENT_MAX_AGE
+        {
+            let views = views.clone();
+            if measured_at.elapsed() >= STORE_MEASUREMENT_REUSE && !kept.measuring {
+                kept.measuring = true;
+                let stores = self.stores.clone();
+                let kept = Arc::clone(&self.store_views);
+                tokio::spawn(async move {
+                    let measured = tokio::time::timeout(
+                        STORE_CHECK_TIMEOUT,
+                        tokio::task::spawn_blocking(move || {
+                            storage_alloc::ledger_file::measure_stores(&stores)
+                        }),
+                    )
+                    .await;
+                    if let Ok(mut kept) = kept.lock() {
+                        kept.measuring = false;
+                        if let Ok(Ok(views)) = measured {
+                            kept.latest = Some((std::time::Instant::now(), views));
+                        }
+                    }
+                });
+            }
+            return Ok(views);
+        }
+        let views = self.measure_stores().await?;
+        if let Ok(mut kept) = self.store_views.lock() {
+            kept.latest = Some((std::time::Instant::now(), views.clone()));
+        }
+        Ok(views)
     }
 
     async fn load_reservations(&self) -> Result<storage_alloc::ReservationLedger, ApiError> {
@@ -1672,5 +1800,22 @@ impl Manager {
     /// `Venus.SealingDefaults`.
     pub fn sealing_defaults(&self) -> sealer_api::SealingDefaults {
         self.config.common.worker_sealing.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_followers_head_serves_longer_than_a_calls_own_read() {
+        let moment = Duration::from_millis(100);
+        // A call's own read: only for HEAD_REUSE.
+        assert!(head_usable(moment, false));
+        assert!(!head_usable(HEAD_REUSE, false));
+        // The follower's: while it is delayed by a busy node, up to its own bound.
+        assert!(head_usable(HEAD_REUSE * 4, true));
+        assert!(head_usable(FOLLOWED_HEAD_MAX_AGE - moment, true));
+        assert!(!head_usable(FOLLOWED_HEAD_MAX_AGE, true));
     }
 }

@@ -82,6 +82,8 @@ where
 }
 
 struct Job {
+    /// When the write was handed to the writer thread.
+    queued_at: std::time::Instant,
     durability: Durability,
     touched: Vec<Touched>,
     write: Box<dyn Write>,
@@ -135,6 +137,7 @@ impl SqliteWriter {
     ) -> Result<T, DatabaseError> {
         let (reply, answered) = tokio::sync::oneshot::channel();
         let job = Job {
+            queued_at: std::time::Instant::now(),
             durability,
             touched,
             write: Box::new(TypedWrite {
@@ -170,6 +173,13 @@ fn write_until_closed(
 }
 
 fn commit_group(connection: &rusqlite::Connection, group: Vec<Job>, cache: &RowCache) {
+    let started = std::time::Instant::now();
+    let writes = group.len();
+    let longest_queued = group
+        .iter()
+        .map(|job| started.duration_since(job.queued_at))
+        .max()
+        .unwrap_or_default();
     let synced = group.iter().any(|job| job.durability == Durability::Synced);
     let began = (|| -> rusqlite::Result<()> {
         if synced {
@@ -204,9 +214,11 @@ fn commit_group(connection: &rusqlite::Connection, group: Vec<Job>, cache: &RowC
         let _ = connection.execute_batch("RELEASE write");
         ran.push(job.write);
     }
+    let ran_for = started.elapsed();
     let committed = connection
         .execute_batch("COMMIT")
         .map_err(|error| format!("committing: {error}"));
+    let committed_after = started.elapsed();
     if let Err(error) = &committed {
         tracing::error!(%error, writes = ran.len(), "a group of database writes failed");
         let _ = connection.execute_batch("ROLLBACK");
@@ -233,6 +245,15 @@ fn commit_group(connection: &rusqlite::Connection, group: Vec<Job>, cache: &RowC
     for write in ran {
         write.answer(committed.clone());
     }
+    tracing::debug!(
+        writes,
+        synced,
+        ran_ms = ran_for.as_secs_f64() * 1e3,
+        committed_ms = committed_after.as_secs_f64() * 1e3,
+        answered_ms = started.elapsed().as_secs_f64() * 1e3,
+        longest_queued_ms = longest_queued.as_secs_f64() * 1e3,
+        "committed a group of writes"
+    );
 }
 
 #[cfg(test)]

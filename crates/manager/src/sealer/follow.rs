@@ -57,7 +57,7 @@ impl Manager {
             self.read_ahead(&head).await;
             *read_ahead_at = Some(key);
         }
-        self.keep_head(read_at, &head);
+        self.keep_head(read_at, &head, true);
         Ok(())
     }
 

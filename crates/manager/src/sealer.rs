@@ -744,6 +744,26 @@ impl Manager {
         }
     }
 
+    /// A sealing sector's record and the message carrying its precommit (or, with
+    /// `proof`, its proof), from the row cache when kept there; "not found" (11001) as
+    /// [`Self::sealing_sector`] says it for a sector not sealing.
+    async fn sealing_sector_with_message(
+        &self,
+        sector: SectorId,
+        proof: bool,
+    ) -> Result<(SectorRow, Option<Arc<crate::db::MessageRow>>), ApiError> {
+        let (row, message) = self
+            .db
+            .sector_with_message(sector.miner, sector.number, proof)
+            .await?
+            .ok_or_else(|| ApiError::sector_not_found(sector, "never allocated by this manager"))?;
+        if row.phase != Phase::Sealing {
+            // The same answer as every other sealing call about an ended sector.
+            self.sealing_sector(sector).await?;
+        }
+        Ok((row, message))
+    }
+
     fn miner(&self, sector: SectorId) -> Result<&MinerFacts, ApiError> {
         self.miners.get(&sector.miner).ok_or_else(|| {
             ApiError::sector_not_found(sector, "its miner is not configured in this manager")
@@ -1014,15 +1034,7 @@ impl Manager {
     }
 
     async fn poll(&self, sector: SectorId, proof: bool) -> Result<PollStateResponse, ApiError> {
-        let (row, message) = self
-            .db
-            .sector_with_message(sector.miner, sector.number, proof)
-            .await?
-            .ok_or_else(|| ApiError::sector_not_found(sector, "never allocated by this manager"))?;
-        if row.phase != Phase::Sealing {
-            // The same answer as every other sealing call about an ended sector.
-            self.sealing_sector(sector).await?;
-        }
+        let (row, message) = self.sealing_sector_with_message(sector, proof).await?;
         let id = sector;
         let miner = self.miner(id)?;
         let (submitted, need_send) = if proof {
@@ -1114,15 +1126,7 @@ impl Manager {
         sector: SectorId,
         _seal_proof: u64,
     ) -> Result<WaitSeedResponse, ApiError> {
-        let (row, pre_message) = self
-            .db
-            .sector_with_message(sector.miner, sector.number, false)
-            .await?
-            .ok_or_else(|| ApiError::sector_not_found(sector, "never allocated by this manager"))?;
-        if row.phase != Phase::Sealing {
-            // The same answer as every other sealing call about an ended sector.
-            self.sealing_sector(sector).await?;
-        }
+        let (row, pre_message) = self.sealing_sector_with_message(sector, false).await?;
         let miner = self.miner(sector)?;
         let head = self.recent_head().await?;
         // The precommit as its message's landing check found it, else as the chain
@@ -1221,14 +1225,7 @@ impl Manager {
         hard_reset: bool,
         fresh: bool,
     ) -> Result<SubmitResponse, ApiError> {
-        let (row, pre_message) = self
-            .db
-            .sector_with_message(sector.miner, sector.number, false)
-            .await?
-            .ok_or_else(|| ApiError::sector_not_found(sector, "never allocated by this manager"))?;
-        if row.phase != Phase::Sealing {
-            self.sealing_sector(sector).await?;
-        }
+        let (row, pre_message) = self.sealing_sector_with_message(sector, false).await?;
         let miner = self.miner(sector)?;
         let reply = |res: SubmitResult, desc: Option<String>| Ok(SubmitResponse { res, desc });
         if let Some(existing) = &row.proof

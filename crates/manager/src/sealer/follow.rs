@@ -4,8 +4,10 @@
 //!
 //! Every answer read ahead is the same answer a call would read itself (same question,
 //! same tipset, kept in [`crate::chain_reads`]); reading ahead only moves the wait off the
-//! calls. When the follower is not running or the node is slow, a call finds nothing
-//! read ahead and reads the chain itself, as before.
+//! calls. When the follower is not running (or its head is older than
+//! [`super::FOLLOWED_HEAD_MAX_AGE`]) a call reads the head itself, as before; a seed
+//! request or a proof submission finding no landing check reads the chain itself, and a
+//! poll answers Packed until the check is done.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -31,6 +31,8 @@ use crate::db::{
 };
 use crate::landing::LandingChecks;
 
+mod follow;
+
 /// Domain-separation tags of chain randomness (Lotus's `crypto.DomainSeparationTag`).
 pub mod randomness_tag {
     /// A PreCommit's ticket.
@@ -131,8 +133,6 @@ pub const HEAD_REUSE: Duration = Duration::from_millis(250);
 /// How old the chain follower's latest head may be before the calls read the head
 /// themselves (the follower stopped, or the node stopped answering it).
 pub const FOLLOWED_HEAD_MAX_AGE: Duration = Duration::from_secs(3);
-
-mod follow;
 
 /// How long a look at a persistent store's files may take before the call gives up
 /// (a hung network mount); the worker asks again later.

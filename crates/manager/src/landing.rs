@@ -53,20 +53,24 @@ pub(crate) enum LandingLookup {
     RunIt,
 }
 
-/// The identity of a check: the message's id and the tipset that executed it (as the
-/// outbox stores it).
-type CheckKey = (i64, String);
-
 enum Progress {
     Running,
     Checked(Arc<LandingCheck>),
 }
 
+/// A message's check: the tipset that executed it (as the outbox stores it) and how far
+/// the check is.
+struct Entry {
+    tipset: String,
+    progress: Progress,
+}
+
 #[derive(Default)]
 struct Checks {
-    by_key: HashMap<CheckKey, Progress>,
-    /// Keys oldest first, for forgetting the oldest.
-    order: VecDeque<CheckKey>,
+    /// One check per message, for the tipset that executed it last.
+    by_message: HashMap<i64, Entry>,
+    /// Message ids oldest first, for forgetting the oldest.
+    order: VecDeque<i64>,
 }
 
 /// The checks of the latest messages.
@@ -84,31 +88,49 @@ impl LandingChecks {
             // callers fall back to their own reads.
             return LandingLookup::Running;
         };
-        let key = (id, tipset.to_owned());
-        match checks.by_key.get(&key) {
-            Some(Progress::Checked(check)) => return LandingLookup::Checked(Arc::clone(check)),
-            Some(Progress::Running) => return LandingLookup::Running,
+        match checks.by_message.get_mut(&id) {
+            Some(entry) if entry.tipset == tipset => {
+                return match &entry.progress {
+                    Progress::Checked(check) => LandingLookup::Checked(Arc::clone(check)),
+                    Progress::Running => LandingLookup::Running,
+                };
+            }
+            // A message executed again elsewhere: its earlier check says nothing any
+            // more, and this caller checks it anew.
+            Some(entry) => {
+                *entry = Entry {
+                    tipset: tipset.to_owned(),
+                    progress: Progress::Running,
+                };
+                return LandingLookup::RunIt;
+            }
             None => {}
         }
-        // A message executed again elsewhere: its earlier check says nothing any more.
-        checks.by_key.retain(|(other, _), _| *other != id);
-        checks.order.retain(|(other, _)| *other != id);
         if checks.order.len() >= MESSAGES_KEPT
             && let Some(oldest) = checks.order.pop_front()
         {
-            checks.by_key.remove(&oldest);
+            checks.by_message.remove(&oldest);
         }
-        checks.by_key.insert(key.clone(), Progress::Running);
-        checks.order.push_back(key);
+        checks.by_message.insert(
+            id,
+            Entry {
+                tipset: tipset.to_owned(),
+                progress: Progress::Running,
+            },
+        );
+        checks.order.push_back(id);
         LandingLookup::RunIt
     }
 
     /// The finished check of message `id` executed in `tipset`, if there is one.
     pub(crate) fn checked(&self, id: i64, tipset: &str) -> Option<Arc<LandingCheck>> {
         let checks = self.checks.lock().ok()?;
-        match checks.by_key.get(&(id, tipset.to_owned()))? {
-            Progress::Checked(check) => Some(Arc::clone(check)),
-            Progress::Running => None,
+        match checks.by_message.get(&id)? {
+            Entry {
+                tipset: checked_in,
+                progress: Progress::Checked(check),
+            } if checked_in == tipset => Some(Arc::clone(check)),
+            _ => None,
         }
     }
 
@@ -118,17 +140,20 @@ impl LandingChecks {
         let Ok(mut checks) = self.checks.lock() else {
             return;
         };
-        let key = (id, tipset.to_owned());
         // A check superseded while it ran (the message executed elsewhere, or forgotten
         // as too old) is dropped.
-        let Some(progress) = checks.by_key.get_mut(&key) else {
+        let Some(entry) = checks
+            .by_message
+            .get_mut(&id)
+            .filter(|entry| entry.tipset == tipset)
+        else {
             return;
         };
         match outcome {
-            Some(check) => *progress = Progress::Checked(Arc::new(check)),
+            Some(check) => entry.progress = Progress::Checked(Arc::new(check)),
             None => {
-                checks.by_key.remove(&key);
-                checks.order.retain(|kept| *kept != key);
+                checks.by_message.remove(&id);
+                checks.order.retain(|kept| *kept != id);
             }
         }
     }
@@ -136,7 +161,9 @@ impl LandingChecks {
     /// How many checks are kept, running or done (for tests).
     #[cfg(test)]
     fn kept(&self) -> usize {
-        self.checks.lock().map_or(0, |checks| checks.by_key.len())
+        self.checks
+            .lock()
+            .map_or(0, |checks| checks.by_message.len())
     }
 }
 
@@ -200,26 +227,80 @@ mod tests {
         assert_eq!(checks.kept(), 1);
     }
 
+    #[test]
+    fn only_the_latest_messages_checks_are_kept() {
+        let checks = LandingChecks::default();
+        let total = i64::try_from(MESSAGES_KEPT).expect("a small bound") + 100;
+        for id in 0..total {
+            assert_eq!(checks.lookup_or_claim(id, "t"), LandingLookup::RunIt);
+            checks.finish(id, "t", Some(landed(&[1])));
+        }
+        assert_eq!(checks.kept(), MESSAGES_KEPT);
+        // The oldest are forgotten (checked anew when asked), the latest kept.
+        assert_eq!(checks.checked(0, "t"), None);
+        assert!(checks.checked(total - 1, "t").is_some());
+    }
+
+    /// One step of the model test: a caller asking about a message's check in a tipset,
+    /// or the caller running that check finishing it (found, or the reads failed).
+    #[derive(Clone, Debug)]
+    enum Step {
+        Ask(i64, u8),
+        Finish(i64, u8, bool),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0i64..6, 0u8..2).prop_map(|(id, tipset)| Step::Ask(id, tipset)),
+            (0i64..6, 0u8..2, any::<bool>())
+                .prop_map(|(id, tipset, found)| Step::Finish(id, tipset, found)),
+        ]
+    }
+
     proptest! {
-        /// However messages are asked about, at most [`MESSAGES_KEPT`] checks are kept
-        /// and a claimed check is claimed by nobody else until it fails.
+        /// Each check is run by one caller at a time; a finished check answers every
+        /// later caller in its tipset; a failed one, or one of another tipset, is
+        /// claimed again.
         #[test]
-        fn checks_stay_bounded_and_each_is_run_by_one_caller(
-            asks in prop::collection::vec((0i64..6000, any::<bool>()), 1..8000)
-        ) {
+        fn callers_are_told_what_the_model_says(steps in prop::collection::vec(step(), 1..200)) {
             let checks = LandingChecks::default();
-            let mut running = std::collections::HashSet::new();
-            for (id, succeed) in asks {
-                match checks.lookup_or_claim(id, "t") {
-                    LandingLookup::RunIt => {
-                        running.insert(id);
-                        checks.finish(id, "t", succeed.then(|| landed(&[1])));
-                        running.remove(&id);
+            // The model: per message, its tipset and whether its check ran to the end.
+            let mut model: HashMap<i64, (u8, bool)> = HashMap::new();
+            for step in steps {
+                match step {
+                    Step::Ask(id, tipset) => {
+                        let told = checks.lookup_or_claim(id, &tipset.to_string());
+                        match model.get(&id) {
+                            Some((in_tipset, done)) if *in_tipset == tipset => {
+                                if *done {
+                                    prop_assert!(matches!(told, LandingLookup::Checked(_)));
+                                } else {
+                                    prop_assert_eq!(told, LandingLookup::Running);
+                                }
+                            }
+                            _ => {
+                                prop_assert_eq!(told, LandingLookup::RunIt);
+                                model.insert(id, (tipset, false));
+                            }
+                        }
                     }
-                    LandingLookup::Running => prop_assert!(running.contains(&id)),
-                    LandingLookup::Checked(_) => {}
+                    Step::Finish(id, tipset, found) => {
+                        // Only the caller told to run a check finishes it.
+                        if model.get(&id) != Some(&(tipset, false)) {
+                            continue;
+                        }
+                        checks.finish(id, &tipset.to_string(), found.then(|| landed(&[1])));
+                        if found {
+                            model.insert(id, (tipset, true));
+                        } else {
+                            model.remove(&id);
+                        }
+                        prop_assert_eq!(
+                            checks.checked(id, &tipset.to_string()).is_some(),
+                            found
+                        );
+                    }
                 }
-                prop_assert!(checks.kept() <= MESSAGES_KEPT);
             }
         }
     }

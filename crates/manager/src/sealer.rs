@@ -327,6 +327,34 @@ struct StoreViews {
     measuring: bool,
 }
 
+/// Runs `look` (file-system work on the persistent stores) off the async threads, giving
+/// up after [`STORE_CHECK_TIMEOUT`]: stores are often network mounts, where a look can
+/// wait for the server (or, on a busy local disk, for a directory other sectors' files
+/// are being written into). `what` names the stores in the error.
+async fn look_at_stores<T: Send + 'static>(
+    what: &str,
+    look: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::time::timeout(STORE_CHECK_TIMEOUT, tokio::task::spawn_blocking(look))
+        .await
+        .map_err(|_| {
+            ApiError::temporary(format!(
+                "{what} did not answer within {STORE_CHECK_TIMEOUT:?}"
+            ))
+        })?
+        .map_err(|error| ApiError::temporary(format!("looking at {what} failed: {error}")))
+}
+
+/// Every store in `stores` with its free space (`statvfs`).
+async fn measure_stores(
+    stores: Vec<PersistStoreConfig>,
+) -> Result<Vec<storage_alloc::StoreView>, ApiError> {
+    look_at_stores("the persistent stores", move || {
+        storage_alloc::ledger_file::measure_stores(&stores)
+    })
+    .await
+}
+
 /// A head read from the chain, kept for the API calls.
 struct KeptHead {
     /// When the read began.
@@ -1413,28 +1441,14 @@ impl Manager {
             size,
             storage_alloc::ReplicaKind::Sealed,
         );
-        // Off the async threads: a store is often a network file system, where a look at
-        // a file can wait for the server (or, on a busy local disk, for the directory
-        // that other sectors' files are being written into).
         let root = store.path.clone();
-        let missing = tokio::time::timeout(
-            STORE_CHECK_TIMEOUT,
-            tokio::task::spawn_blocking(move || {
-                files
-                    .into_iter()
-                    .filter(|relative| !Path::new(&root).join(relative).is_file())
-                    .collect::<Vec<_>>()
-            }),
-        )
-        .await
-        .map_err(|_| {
-            ApiError::temporary(format!(
-                "persistent store {instance:?} did not answer within {STORE_CHECK_TIMEOUT:?}"
-            ))
-        })?
-        .map_err(|error| {
-            ApiError::temporary(format!("checking the persisted files failed: {error}"))
-        })?;
+        let missing = look_at_stores(&format!("persistent store {instance:?}"), move || {
+            files
+                .into_iter()
+                .filter(|relative| !Path::new(&root).join(relative).is_file())
+                .collect::<Vec<_>>()
+        })
+        .await?;
         if !missing.is_empty() {
             tracing::warn!(%sector, instance, ?missing, "persisted files are missing");
             return Ok(false);
@@ -1679,20 +1693,7 @@ impl Manager {
 
     /// Every persistent store with its free space (`statvfs`, off the async threads).
     pub async fn measure_stores(&self) -> Result<Vec<storage_alloc::StoreView>, ApiError> {
-        let stores = self.stores.clone();
-        tokio::time::timeout(
-            STORE_CHECK_TIMEOUT,
-            tokio::task::spawn_blocking(move || {
-                storage_alloc::ledger_file::measure_stores(&stores)
-            }),
-        )
-        .await
-        .map_err(|_| {
-            ApiError::temporary(format!(
-                "the persistent stores were not measured within {STORE_CHECK_TIMEOUT:?}"
-            ))
-        })?
-        .map_err(|error| ApiError::temporary(format!("measuring the stores failed: {error}")))
+        measure_stores(self.stores.clone()).await
     }
 
     /// The stores' free space for reservations: the latest measurement, renewed in the
@@ -1711,16 +1712,10 @@ impl Manager {
                 let stores = self.stores.clone();
                 let kept = Arc::clone(&self.store_views);
                 tokio::spawn(async move {
-                    let measured = tokio::time::timeout(
-                        STORE_CHECK_TIMEOUT,
-                        tokio::task::spawn_blocking(move || {
-                            storage_alloc::ledger_file::measure_stores(&stores)
-                        }),
-                    )
-                    .await;
+                    let measured = measure_stores(stores).await;
                     if let Ok(mut kept) = kept.lock() {
                         kept.measuring = false;
-                        if let Ok(Ok(views)) = measured {
+                        if let Ok(views) = measured {
                             kept.latest = Some((std::time::Instant::now(), views));
                         }
                     }

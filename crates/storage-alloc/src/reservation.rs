@@ -47,6 +47,10 @@ pub struct Reservation {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReservationLedger {
     by_sector: BTreeMap<SectorId, Reservation>,
+    /// The bytes reserved on each store, kept with every change of `by_sector` so a
+    /// request does not add up every reservation (a manager may hold tens of thousands).
+    /// Wider than `u64` so adding and taking away stay exact.
+    bytes_by_store: BTreeMap<String, u128>,
 }
 
 /// A store as the choice sees it: its configuration and what measuring it gave.
@@ -157,14 +161,35 @@ impl ReservationLedger {
     pub fn from_reservations(
         reservations: impl IntoIterator<Item = Reservation>,
     ) -> Result<ReservationLedger, String> {
-        let mut by_sector = BTreeMap::new();
+        let mut ledger = ReservationLedger::new();
         for reservation in reservations {
             let sector = reservation.sector;
-            if by_sector.insert(sector, reservation).is_some() {
+            if ledger.by_sector.contains_key(&sector) {
                 return Err(format!("sector {sector} has two reservations; remove one"));
             }
+            ledger.insert(reservation);
         }
-        Ok(ReservationLedger { by_sector })
+        Ok(ledger)
+    }
+
+    /// Records `reservation`, replacing the sector's earlier one.
+    fn insert(&mut self, reservation: Reservation) {
+        *self
+            .bytes_by_store
+            .entry(reservation.store.clone())
+            .or_default() += u128::from(reservation.bytes);
+        if let Some(replaced) = self.by_sector.insert(reservation.sector, reservation) {
+            self.take_away(&replaced);
+        }
+    }
+
+    fn take_away(&mut self, reservation: &Reservation) {
+        if let Some(total) = self.bytes_by_store.get_mut(&reservation.store) {
+            *total = total.saturating_sub(u128::from(reservation.bytes));
+            if *total == 0 {
+                self.bytes_by_store.remove(&reservation.store);
+            }
+        }
     }
 
     /// The sector's reservation, if it has one.
@@ -183,12 +208,12 @@ impl ReservationLedger {
     }
 
     fn reserved_on_except(&self, store: &str, except: Option<SectorId>) -> u64 {
-        self.by_sector
-            .values()
-            .filter(|reservation| reservation.store == store && Some(reservation.sector) != except)
-            .fold(0u64, |total, reservation| {
-                total.saturating_add(reservation.bytes)
-            })
+        let total = self.bytes_by_store.get(store).copied().unwrap_or(0);
+        let own = except
+            .and_then(|sector| self.by_sector.get(&sector))
+            .filter(|reservation| reservation.store == store)
+            .map_or(0, |reservation| u128::from(reservation.bytes));
+        u64::try_from(total.saturating_sub(own)).unwrap_or(u64::MAX)
     }
 
     /// Why `store` cannot take `request`, or `None` when it can. The sector's own earlier
@@ -267,7 +292,7 @@ impl ReservationLedger {
             reserved_by: request.requested_by.clone(),
             reserved_at: request.now,
         };
-        self.by_sector.insert(request.sector, reservation.clone());
+        self.insert(reservation.clone());
         Ok(reservation)
     }
 
@@ -287,7 +312,9 @@ impl ReservationLedger {
     /// returns it; `None` when it had none, which is not an error, so release is safe to
     /// repeat.
     pub fn release(&mut self, sector: SectorId) -> Option<Reservation> {
-        self.by_sector.remove(&sector)
+        let released = self.by_sector.remove(&sector)?;
+        self.take_away(&released);
+        Some(released)
     }
 }
 

@@ -326,7 +326,19 @@ impl StateMachineTest for Reservations {
     }
 
     fn check_invariants(ledger: &ReservationLedger, model: &Model) {
-        for store in &model.stores {
+        for (index, store) in model.stores.iter().enumerate() {
+            let expected: u64 = model
+                .reservations
+                .values()
+                .filter(|(held_on, _)| *held_on == index)
+                .map(|(_, bytes)| bytes)
+                .sum();
+            assert_eq!(
+                ledger.reserved_on(&store.name),
+                expected,
+                "the bytes reserved on {}",
+                store.name
+            );
             assert!(
                 ledger.reserved_on(&store.name) <= store.free,
                 "{} has {} bytes reserved but only {} free",

@@ -103,9 +103,6 @@ struct Job {
 #[derive(Clone, Debug)]
 pub(crate) struct SqliteWriter {
     jobs: mpsc::Sender<Job>,
-    /// Held only so the checkpoint thread learns, by its disconnection, that the last
-    /// handle is gone.
-    _checkpoints_needed: mpsc::Sender<()>,
 }
 
 impl SqliteWriter {
@@ -121,23 +118,25 @@ impl SqliteWriter {
         let checkpointing = rusqlite::Connection::open(path)?;
         checkpointing.execute_batch("PRAGMA busy_timeout = 10000;")?;
         let (jobs, receiver) = mpsc::channel::<Job>();
-        let (checkpoints_needed, checkpoint_receiver) = mpsc::channel::<()>();
+        // The writer thread holds the sender and drops it when it ends, after its last
+        // commit, so the checkpoint thread's last checkpoint comes after every write.
+        let (writer_running, writer_ended) = mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
-            .spawn(move || write_until_closed(&connection, &receiver, &cache))
+            .spawn(move || {
+                write_until_closed(&connection, &receiver, &cache);
+                drop(writer_running);
+            })
             .map_err(|error| {
                 DatabaseError::Corrupt(format!("cannot start the database writer: {error}"))
             })?;
         std::thread::Builder::new()
             .name("sqlite-checkpoint".to_owned())
-            .spawn(move || checkpoint_until_closed(&checkpointing, &checkpoint_receiver))
+            .spawn(move || checkpoint_until_closed(&checkpointing, &writer_ended))
             .map_err(|error| {
                 DatabaseError::Corrupt(format!("cannot start the database checkpointer: {error}"))
             })?;
-        Ok(SqliteWriter {
-            jobs,
-            _checkpoints_needed: checkpoints_needed,
-        })
+        Ok(SqliteWriter { jobs })
     }
 
     /// Runs `work` in the next group's transaction; see the module's contract.
@@ -199,11 +198,11 @@ fn write_until_closed(
 }
 
 /// Copies the write-ahead log back into the database file every
-/// [`CHECKPOINT_INTERVAL`], and once more when the last writer handle is dropped.
-fn checkpoint_until_closed(connection: &rusqlite::Connection, closed: &mpsc::Receiver<()>) {
+/// [`CHECKPOINT_INTERVAL`], and once more when the writer thread has ended.
+fn checkpoint_until_closed(connection: &rusqlite::Connection, writer_ended: &mpsc::Receiver<()>) {
     loop {
         let last = matches!(
-            closed.recv_timeout(CHECKPOINT_INTERVAL),
+            writer_ended.recv_timeout(CHECKPOINT_INTERVAL),
             Err(mpsc::RecvTimeoutError::Disconnected)
         );
         if let Err(error) = checkpoint(connection) {

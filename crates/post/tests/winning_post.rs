@@ -211,7 +211,9 @@ async fn the_miner_wins_blocks_with_verified_winning_posts() {
 
     // A proof the devnet's verifier rejects wins nothing: the block is the devnet's own.
     prover.spoil.store(true, Ordering::SeqCst);
-    let from = devnet.head().height + 1;
+    // The round after the head may already be being proven with the change not yet seen
+    // (a proof takes seconds); rounds from the one after it start their proofs later.
+    let from = devnet.head().height + 2;
     let records = wait_for_records(&devnet, from, "a rejected proof", |records| {
         count(records, |outcome| {
             matches!(outcome, MiningOutcome::ProofRejected { .. })
@@ -253,7 +255,8 @@ async fn the_miner_wins_blocks_with_verified_winning_posts() {
         )
         .expect("move the sealed file away");
     }
-    let from = devnet.head().height + 1;
+    // As above: the next round's proof may have read the files before they went.
+    let from = devnet.head().height + 2;
     let records = wait_for_records(&devnet, from, "two failed rounds", |records| {
         count(records, |outcome| {
             matches!(outcome, MiningOutcome::ProofFailed { .. })

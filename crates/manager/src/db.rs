@@ -1340,8 +1340,8 @@ impl Database {
                 .map(|number| Touched::Sector(miner, *number))
                 .collect();
             // The outbox row must be on disk before the message can be pushed: this
-            // write's group is committed with `synchronous = FULL`, which also syncs
-            // every commit before it.
+            // write is answered only after the log holding its commit (and every commit
+            // before it) was synced, and the commit manager pushes after the answer.
             return writer
                 .run(Durability::Synced, touched, move |connection| {
                     let id: i64 = connection

@@ -36,13 +36,32 @@ fn setting(name: &str, default: usize) -> usize {
 /// The scheduling priority of the load generator's threads.
 const GENERATOR_NICE: i32 = 10;
 
-/// Lowers the calling thread's scheduling priority (on Linux a nice value belongs to a
-/// thread). A failure only makes the measurement less fair to the manager, so it is
-/// reported and the run goes on.
+/// Lowers the calling thread's scheduling priority (on Linux a nice value and a
+/// scheduling policy belong to a thread). A failure only makes the measurement less fair
+/// to the manager, so it is reported and the run goes on.
+///
+/// Unless `GENERATOR_POLICY=nice`, the thread is also put under `SCHED_IDLE` (with
+/// util-linux's `chrt`, as this workspace has no unsafe code to call
+/// `sched_setscheduler`): it then runs only on a core that nothing else wants, and a
+/// manager or devnet thread that wakes takes the core at once instead of waiting for the
+/// generator's time slice to end. That is the nearest this machine comes to workers on
+/// machines of their own; the nice value alone still lets a generator thread hold a core
+/// for its slice.
 fn lower_this_threads_priority() {
     let thread = rustix::thread::gettid();
     if let Err(error) = rustix::process::setpriority_process(Some(thread), GENERATOR_NICE) {
         println!("could not lower the priority of thread {thread:?}: {error}");
+    }
+    if std::env::var("GENERATOR_POLICY").as_deref() == Ok("nice") {
+        return;
+    }
+    let idle = std::process::Command::new("chrt")
+        .args(["--idle", "--pid", "0", &thread.as_raw_nonzero().to_string()])
+        .status();
+    match idle {
+        Ok(status) if status.success() => {}
+        Ok(status) => println!("chrt could not make thread {thread:?} idle: {status}"),
+        Err(error) => println!("could not run chrt for thread {thread:?}: {error}"),
     }
 }
 

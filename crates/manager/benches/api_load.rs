@@ -5,7 +5,8 @@
 //! In a cluster the workers and the chain node run on machines of their own; here they
 //! share two cores with the manager. So that the manager and the devnet (which stands for
 //! a Lotus node) are not short of CPU time because of the load generator, every thread of
-//! the generator's runtime runs at a lower scheduling priority (nice 10); the manager
+//! the generator's runtime runs at a lower scheduling priority (nice 10, and `SCHED_IDLE`
+//! unless `GENERATOR_POLICY=nice`); the manager
 //! process, the devnet and one probe worker run at the normal one. The probe seals
 //! sectors one after another on a thread of its own, with the same calls as the simulated
 //! workers: its latencies are what one worker sees of a manager under the load of all the

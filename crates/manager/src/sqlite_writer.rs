@@ -62,6 +62,9 @@ pub(crate) enum Durability {
 /// `fdatasync` in production, something a test controls in tests.
 type SyncLog = Box<dyn FnMut() -> std::io::Result<()> + Send>;
 
+/// Committed durable writes handed from the writer to the log's syncer.
+type AwaitingSync = Vec<Box<dyn Write>>;
+
 /// A write waiting for its group: run once inside the group's transaction, then
 /// answered with the group's outcome.
 trait Write: Send {
@@ -147,7 +150,7 @@ impl SqliteWriter {
         let checkpointing = rusqlite::Connection::open(path)?;
         checkpointing.execute_batch("PRAGMA busy_timeout = 10000;")?;
         let (jobs, receiver) = mpsc::channel::<Job>();
-        let (to_sync, waiting_for_sync) = mpsc::channel::<Vec<Box<dyn Write>>>();
+        let (to_sync, waiting_for_sync) = mpsc::channel::<AwaitingSync>();
         // The writer thread holds the sender and drops it when it ends, after its last
         // commit, so the checkpoint thread's last checkpoint comes after every write.
         let (writer_running, writer_ended) = mpsc::channel::<()>();
@@ -242,7 +245,7 @@ fn write_until_closed(
     connection: &rusqlite::Connection,
     receiver: &mpsc::Receiver<Job>,
     cache: &RowCache,
-    to_sync: &mpsc::Sender<Vec<Box<dyn Write>>>,
+    to_sync: &mpsc::Sender<AwaitingSync>,
 ) {
     while let Ok(first) = receiver.recv() {
         let mut group = vec![first];
@@ -265,7 +268,7 @@ fn write_until_closed(
 /// push messages whose record may be gone. Stopped, the manager is in the state a
 /// `kill -9` leaves, which the crash tests show it recovers from: SQLite reads back at
 /// the next start what did reach the disk.
-fn sync_until_closed(mut sync_log: SyncLog, waiting: &mpsc::Receiver<Vec<Box<dyn Write>>>) {
+fn sync_until_closed(mut sync_log: SyncLog, waiting: &mpsc::Receiver<AwaitingSync>) {
     while let Ok(mut writes) = waiting.recv() {
         while let Ok(more) = waiting.try_recv() {
             writes.extend(more);
@@ -331,7 +334,7 @@ fn commit_group(
     connection: &rusqlite::Connection,
     group: Vec<Job>,
     cache: &RowCache,
-    to_sync: &mpsc::Sender<Vec<Box<dyn Write>>>,
+    to_sync: &mpsc::Sender<AwaitingSync>,
 ) {
     let started = std::time::Instant::now();
     let writes = group.len();
@@ -429,13 +432,19 @@ mod tests {
 
     use super::*;
 
-    fn writer_over_a_table() -> (tempfile::TempDir, SqliteWriter, Arc<RowCache>) {
+    /// A database file holding the tests' one table.
+    fn database_with_a_table() -> (tempfile::TempDir, std::path::PathBuf) {
         let directory = tempfile::tempdir().expect("a directory");
         let path = directory.path().join("test.db");
-        let connection = rusqlite::Connection::open(&path).expect("open");
-        connection
+        rusqlite::Connection::open(&path)
+            .expect("open")
             .execute_batch("CREATE TABLE things (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
             .expect("create a table");
+        (directory, path)
+    }
+
+    fn writer_over_a_table() -> (tempfile::TempDir, SqliteWriter, Arc<RowCache>) {
+        let (directory, path) = database_with_a_table();
         let cache = Arc::new(RowCache::default());
         let writer = SqliteWriter::start(&path, Arc::clone(&cache)).expect("start the writer");
         (directory, writer, cache)
@@ -525,12 +534,7 @@ mod tests {
     /// commit itself synced on the writer's thread.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_synced_write_waits_for_the_log_sync_and_no_other_write_waits_with_it() {
-        let directory = tempfile::tempdir().expect("a directory");
-        let path = directory.path().join("test.db");
-        rusqlite::Connection::open(&path)
-            .expect("open")
-            .execute_batch("CREATE TABLE things (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
-            .expect("create a table");
+        let (directory, path) = database_with_a_table();
         let (sync_began, syncs_begun) = mpsc::channel::<()>();
         let (release_sync, sync_released) = mpsc::channel::<()>();
         // Ok also when the test has ended (a failed sync would abort the test binary).
